@@ -113,6 +113,9 @@ class AtomicFile:
         self._directory: Directory | None = None
         self._name = ""
         self._temp_name: str | None = None
+        # The joined paths, built once: messages and hooks use them often.
+        self._joined_target = ""
+        self._joined_temp = ""
         self._fd: int | None = None
         self._file: IO[Any] | None = None
 
@@ -128,10 +131,9 @@ class AtomicFile:
         """The temporary file's path while it exists, else ``None``."""
         if self._directory is None or self._temp_name is None:
             return None
-        temp_path = self._directory.join(self._temp_name)
         if isinstance(self._given_path, bytes):
-            return os.fsencode(temp_path)
-        return temp_path
+            return os.fsencode(self._temp_path)
+        return self._temp_path
 
     @property
     def committed(self) -> bool:
@@ -207,8 +209,18 @@ class AtomicFile:
 
     @property
     def _target_path(self) -> str:
-        assert self._directory is not None
-        return self._directory.join(self._name)
+        if not self._joined_target:
+            assert self._directory is not None
+            self._joined_target = self._directory.join(self._name)
+        return self._joined_target
+
+    @property
+    def _temp_path(self) -> str:
+        assert self._temp_name is not None
+        if not self._joined_temp:
+            assert self._directory is not None
+            self._joined_temp = self._directory.join(self._temp_name)
+        return self._joined_temp
 
     def _inspect_target(self) -> os.stat_result | None:
         """Check the current target and return its status, or ``None`` if new."""
@@ -256,11 +268,7 @@ class AtomicFile:
             initial_mode(existing, self._options.permissions),
             self._target_path,
         )
-        logger.debug(
-            "created %s for %s",
-            self._directory.join(self._temp_name),
-            self._target_path,
-        )
+        logger.debug("created %s for %s", self._temp_path, self._target_path)
         apply_metadata(self._fd, existing, self._options.permissions, self._target_path)
 
     def _copy_existing(self) -> None:
@@ -366,7 +374,7 @@ class AtomicFile:
         assert self._temp_name is not None
         return CommitContext(
             path=self._target_path,
-            temp_path=self._directory.join(self._temp_name),
+            temp_path=self._temp_path,
             fd=self._fd,
             dir_fd=self._directory.fd,
             name=self._name,
@@ -459,7 +467,7 @@ class AtomicFile:
                 # Its buffered data was being discarded anyway.
                 logger.debug("closing the discarded file object failed: %s", error)
         if self._directory is not None and self._temp_name is not None:
-            temp_path = self._directory.join(self._temp_name)
+            temp_path = self._temp_path
             try:
                 self._directory.unlink(self._temp_name)
             except FileNotFoundError:
