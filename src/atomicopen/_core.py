@@ -295,19 +295,18 @@ class AtomicFile:
     def _open_file_object(self) -> IO[Any]:
         assert self._fd is not None
         options = self._options
-        file_fd = os.dup(self._fd)
-        try:
-            file_object = open(  # noqa: SIM115 - closed by commit() or discard()
-                file_fd,
-                self._mode.file_object_mode,
-                buffering=options.buffering,
-                encoding=options.encoding,
-                errors=options.errors,
-                newline=options.newline,
-            )
-        except BaseException:
-            os.close(file_fd)
-            raise
+        # The file object shares the locked descriptor and never closes it:
+        # the descriptor, and with it the flock, must outlive the file object
+        # until after the rename, and sharing it saves a dup() and a close().
+        file_object = open(  # noqa: SIM115 - closed by commit() or discard()
+            self._fd,
+            self._mode.file_object_mode,
+            buffering=options.buffering,
+            encoding=options.encoding,
+            errors=options.errors,
+            newline=options.newline,
+            closefd=False,
+        )
         raw: Any = file_object
         while not isinstance(raw, io.FileIO):
             raw = raw.buffer if isinstance(raw, io.TextIOWrapper) else raw.raw
