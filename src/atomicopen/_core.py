@@ -191,9 +191,10 @@ class AtomicFile:
             raise ValueError(
                 f"{self!r} can be opened only once; create a new AtomicFile"
             )
-        directory_path, self._name = resolve_target(
-            self._path, follow_symlinks=self._options.follow_symlinks
-        )
+        # The path is split without following links: the lstat that inspects
+        # the target shows whether it is a link, so the common case of a
+        # regular file costs one lstat, not two.
+        directory_path, self._name = resolve_target(self._path, follow_symlinks=False)
         self._directory = Directory(directory_path)
         self._state = "open"
         try:
@@ -224,12 +225,14 @@ class AtomicFile:
 
     def _inspect_target(self) -> os.stat_result | None:
         """Check the current target and return its status, or ``None`` if new."""
-        assert self._directory is not None
+        status = self._lstat_target()
+        if (
+            status is not None
+            and stat.S_ISLNK(status.st_mode)
+            and self._options.follow_symlinks
+        ):
+            status = self._follow_links()
         path = self._target_path
-        try:
-            status = self._directory.lstat(self._name)
-        except OSError as error:
-            raise OSError(error.errno, error.strerror, path) from error
         if status is None:
             if self._mode.kind == "r":
                 raise FileNotFoundError(
@@ -259,6 +262,22 @@ class AtomicFile:
         if status.st_nlink > 1 and not self._options.allow_hard_links:
             raise HardLinkError(path, status.st_nlink)
         return status
+
+    def _lstat_target(self) -> os.stat_result | None:
+        assert self._directory is not None
+        try:
+            return self._directory.lstat(self._name)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, self._target_path) from error
+
+    def _follow_links(self) -> os.stat_result | None:
+        """Move to the directory and name that the link chain points to."""
+        assert self._directory is not None
+        directory_path, name = resolve_target(self._path, follow_symlinks=True)
+        directory = Directory(directory_path)
+        self._directory.close()
+        self._directory, self._name, self._joined_target = directory, name, ""
+        return self._lstat_target()
 
     def _create_temp(self, existing: os.stat_result | None) -> None:
         assert self._directory is not None
