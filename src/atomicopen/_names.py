@@ -9,14 +9,24 @@ name is cut so that the whole name fits in the directory's ``NAME_MAX``.
 from __future__ import annotations
 
 import os
+import random
 import re
-import secrets
 
 TEMP_PREFIX = ".atomicopen."
 RANDOM_HEX_DIGITS = 12
 TEMP_NAME_PATTERN = re.compile(
     r"\A" + re.escape(TEMP_PREFIX) + rf"[0-9a-f]{{{RANDOM_HEX_DIGITS}}}\.", re.DOTALL
 )
+
+# The random part comes from a generator seeded once from os.urandom() and
+# seeded again in every forked child, so that parent and child never draw the
+# same names. Drawing from it costs no system call, where secrets.token_hex()
+# makes a getrandom() call per name. The names need to be unique, not secret:
+# O_CREAT | O_EXCL rejects a name that exists, planted or not, and the creator
+# then draws another.
+_random = random.Random()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_random.seed)
 
 # NAME_MAX of ext4, XFS, Btrfs, tmpfs and most others. A file system with a
 # smaller limit (eCryptfs has 143) makes the create fail with ENAMETOOLONG, and
@@ -31,7 +41,7 @@ def make_temp_name(target_name: str, name_max: int = COMMON_NAME_MAX) -> str:
 
     :raises ValueError: if ``name_max`` leaves no room for the prefix.
     """
-    head = TEMP_PREFIX + secrets.token_hex(RANDOM_HEX_DIGITS // 2) + "."
+    head = TEMP_PREFIX + f"{_random.getrandbits(RANDOM_HEX_DIGITS * 4):0{RANDOM_HEX_DIGITS}x}" + "."
     room = name_max - len(head)
     if room < 0:
         raise ValueError(
