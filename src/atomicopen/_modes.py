@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 _KINDS = "wxar"
@@ -44,6 +45,13 @@ def parse_mode(mode: object) -> Mode:
     """
     if not isinstance(mode, str):
         raise TypeError(f"mode must be a str such as 'w' or 'wb', not {mode!r}")
+    return _parse_mode_text(mode)
+
+
+# A program uses a handful of mode strings, and Mode is immutable, so each
+# string is parsed once.
+@functools.lru_cache(maxsize=64)
+def _parse_mode_text(mode: str) -> Mode:
     letters = set(mode)
     kinds = [letter for letter in mode if letter in _KINDS]
     malformed = (

@@ -24,7 +24,7 @@ TEMP_NAME_PATTERN = re.compile(
 # makes a getrandom() call per name. The names need to be unique, not secret:
 # O_CREAT | O_EXCL rejects a name that exists, planted or not, and the creator
 # then draws another.
-_random = random.Random()
+_random = random.Random()  # noqa: S311 - unique names, not secrets
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_random.seed)
 
@@ -41,7 +41,11 @@ def make_temp_name(target_name: str, name_max: int = COMMON_NAME_MAX) -> str:
 
     :raises ValueError: if ``name_max`` leaves no room for the prefix.
     """
-    head = TEMP_PREFIX + f"{_random.getrandbits(RANDOM_HEX_DIGITS * 4):0{RANDOM_HEX_DIGITS}x}" + "."
+    head = (
+        TEMP_PREFIX
+        + f"{_random.getrandbits(RANDOM_HEX_DIGITS * 4):0{RANDOM_HEX_DIGITS}x}"
+        + "."
+    )
     room = name_max - len(head)
     if room < 0:
         raise ValueError(
