@@ -15,8 +15,8 @@ from typing import IO, Any
 from ._copy import copy_content
 from ._directory import Directory, resolve_target
 from ._errors import AtomicOpenError, HardLinkError, PostCommitError, annotate
-from ._modes import parse_mode
-from ._options import check_options
+from ._modes import Mode, parse_mode
+from ._options import Options, check_options
 from ._tempfile import apply_metadata, create_temp, initial_mode
 from .hooks import CommitContext, CommitHook
 
@@ -27,6 +27,34 @@ logger = logging.getLogger(__name__)
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+
+# Checked options without extra hooks, by the options and their types: a
+# program repeats a few settings, and Options is immutable. The types are part
+# of the key because True == 1 and 1 == 1.0, while check_options() rejects a
+# bool where it expects a number.
+_OPTIONS_CACHE: dict[tuple[object, ...], Options] = {}
+_OPTIONS_CACHE_SIZE = 64
+
+
+def _check_options_cached(
+    mode: Mode, *, hooks: Iterable[CommitHook], **options: Any
+) -> Options:
+    if not isinstance(hooks, tuple) or hooks:
+        return check_options(mode, hooks=hooks, **options)
+    values = tuple(options.values())
+    key = (mode, values, tuple(map(type, values)))
+    try:
+        return _OPTIONS_CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value, which check_options() rejects
+        return check_options(mode, hooks=hooks, **options)
+    checked = check_options(mode, hooks=hooks, **options)
+    if len(_OPTIONS_CACHE) >= _OPTIONS_CACHE_SIZE:
+        _OPTIONS_CACHE.clear()
+    _OPTIONS_CACHE[key] = checked
+    return checked
 
 
 class AtomicFile:
@@ -95,7 +123,7 @@ class AtomicFile:
         self._given_path = os.fspath(file)
         self._path = os.fsdecode(self._given_path)
         self._mode = parse_mode(mode)
-        self._options = check_options(
+        self._options = _check_options_cached(
             self._mode,
             buffering=buffering,
             encoding=encoding,
