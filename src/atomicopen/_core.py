@@ -378,6 +378,15 @@ class AtomicFile:
         """
         if self._state == "committed":
             return
+        context = self._prepare_commit()
+        self._replace_target(context)
+        self._finish_commit(context)
+
+    # The three phases of commit(). AtomicGroup runs each phase for all of its
+    # files before the next, so that one directory fsync serves them all.
+
+    def _prepare_commit(self) -> CommitContext:
+        """Flush, validate and sync the temporary file; abort on any failure."""
         if self._state != "open":
             raise ValueError(
                 f"cannot commit {self!r}: call open() first, and commit at most"
@@ -389,6 +398,14 @@ class AtomicFile:
             self._run_stage("validate", context)
             self._run_stage("before_replace", context)
             self._close_file_object()
+        except BaseException:
+            self._abort()
+            raise
+        return context
+
+    def _replace_target(self, context: CommitContext) -> None:
+        """Rename the temporary file over the target; abort on failure."""
+        try:
             self._rename()
         except BaseException:
             self._abort()
@@ -396,6 +413,9 @@ class AtomicFile:
         self._state = "committed"
         self._temp_name = None
         logger.debug("replaced %s", context.path)
+
+    def _finish_commit(self, context: CommitContext) -> None:
+        """Run the after_replace stage and close the descriptors."""
         try:
             self._run_after_replace(context)
         finally:
