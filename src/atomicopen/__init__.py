@@ -17,14 +17,17 @@ from ._errors import (
     HardLinkError,
     PostCommitError,
 )
+from ._group import AtomicGroup, GroupCommitError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AtomicFile",
+    "AtomicGroup",
     "AtomicOpenError",
     "DirectorySyncUnsupportedError",
     "DirectorySyncWarning",
+    "GroupCommitError",
     "HardLinkError",
     "PostCommitError",
     "__version__",
