@@ -64,3 +64,10 @@ def typecheck(session: nox.Session) -> None:
     """Check types with mypy --strict."""
     session.install("-e", ".[lint]", "nox")
     session.run("mypy")
+
+
+@nox.session(python="3.11")
+def bench(session: nox.Session) -> None:
+    """Run the benchmarks against other libraries and the floor (not a test)."""
+    session.install("-e", ".[bench]")
+    session.run("python", "benchmarks/run.py", *session.posargs)

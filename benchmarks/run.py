@@ -1,0 +1,646 @@
+"""Benchmarks of atomicopen against other atomic-write libraries and the floor.
+
+The floor is the hand-written system-call sequence of a durable replace:
+open(O_CREAT | O_EXCL), write, fsync, close, rename, and fsync of the
+directory. Every figure is a median over interleaved rounds, in which each
+candidate runs one batch per round in a rotating order, so a slow spell of the
+disk hits all of them alike. Ratios compare figures from the same run.
+
+Run ``python benchmarks/run.py`` (about 3 minutes; ``--quick`` for about
+one) after ``pip install -e '.[bench]'``, or ``nox -s bench``. As root the
+tmpfs sections mount a tmpfs of their own; the system-call counts need strace.
+These are measurements, not tests: the script never fails because of a figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import version
+from pathlib import Path
+
+import writers
+from writers import Commit, Writer
+
+from atomicopen import AtomicGroup, atomic_open
+
+HERE = Path(__file__).resolve().parent
+KIB = 1 << 10
+MIB = 1 << 20
+DATA_1K = bytes(range(256)) * 4
+LOCK_BENCHMARK = HERE / "bench_lock.py"
+
+
+# Measuring
+
+
+def median_per_call(
+    candidates: dict[str, Callable[[], None]], rounds: int, batch: int
+) -> dict[str, float]:
+    """Return each candidate's median time per call in seconds.
+
+    Each round runs ``batch`` calls of every candidate, starting with a
+    different candidate each round. Every call is timed on its own, and the
+    median is taken over all calls, so that a stall caused by another process
+    on the machine moves it less than it would move a mean.
+    """
+    names = list(candidates)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    clock = time.perf_counter
+    for name in names:  # warm-up: imports, caches, first file creation
+        candidates[name]()
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for name in names[shift:] + names[:shift]:
+            call = candidates[name]
+            record = samples[name].append
+            for _ in range(batch):
+                start = clock()
+                call()
+                record(clock() - start)
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def commit_candidates(
+    directory: Path, chosen: Sequence[Writer], data: bytes
+) -> dict[str, Callable[[], None]]:
+    """Build one argument-free call per writer, each on its own target file."""
+    candidates = {}
+    for index, writer in enumerate(chosen):
+        target = directory / f"target-{index}.bin"
+        target.write_bytes(data)
+        commit = writer.make(str(target))
+        candidates[writer.name] = _bind(commit, data)
+    return candidates
+
+
+def _bind(commit: Commit, data: bytes) -> Callable[[], None]:
+    return lambda: commit(data)
+
+
+# Sections
+
+
+def bench_commits(  # noqa: PLR0917 - one call per table, each argument named
+    title: str,
+    directory: Path,
+    chosen: Sequence[Writer],
+    rounds: int,
+    batch: int,
+    targets: str,
+) -> dict[str, object]:
+    """Time 1 KiB commits of each writer against the first, the floor."""
+    medians = median_per_call(
+        commit_candidates(directory, chosen, DATA_1K), rounds, batch
+    )
+    floor = medians[chosen[0].name]
+    rows = []
+    for writer in chosen:
+        value = medians[writer.name]
+        rows.append(
+            [
+                writer.name,
+                f"{value * 1e6:.1f} us",
+                f"{value / floor:.2f}x",
+                f"{(value - floor) * 1e6:+.1f} us",
+                writer.syncs,
+            ]
+        )
+    print_table(
+        f"{title} ({rounds} rounds x {batch} commits; {targets})",
+        ["writer", "median", "vs floor", "above floor", "fsync"],
+        rows,
+    )
+    return {writer.name: medians[writer.name] for writer in chosen}
+
+
+def bench_streaming(directory: Path, size: int, rounds: int) -> dict[str, float]:
+    """Time a stream of ``size`` bytes through atomic_open and through open()."""
+    chunk = os.urandom(MIB)
+    plain_path = directory / "stream-plain.bin"
+    atomic_path = directory / "stream-atomic.bin"
+
+    def plain() -> None:
+        with open(plain_path, "wb") as file:
+            for _ in range(size // MIB):
+                file.write(chunk)
+            file.flush()
+            os.fsync(file.fileno())
+
+    def atomic() -> None:
+        with atomic_open(atomic_path, "wb") as file:
+            for _ in range(size // MIB):
+                file.write(chunk)
+
+    medians = median_per_call(
+        {"open().write() + fsync": plain, "atomic_open": atomic}, rounds, 1
+    )
+    plain_time = medians["open().write() + fsync"]
+    rows = [
+        [
+            name,
+            f"{value:.3f} s",
+            f"{size / MIB / value:.0f} MiB/s",
+            f"{plain_time / value:.3f}x",
+        ]
+        for name, value in medians.items()
+    ]
+    print_table(
+        f"Streaming {size // MIB} MiB in 1 MiB writes on disk ({rounds} rounds;"
+        " throughput vs plain writes, target >= 0.97x)",
+        ["writer", "median", "throughput", "vs plain"],
+        rows,
+    )
+    plain_path.unlink(missing_ok=True)
+    atomic_path.unlink(missing_ok=True)
+    return medians
+
+
+def bench_group(directory: Path, files: int, rounds: int) -> dict[str, float]:
+    """Time ``files`` 1 KiB files as one AtomicGroup and as separate commits."""
+    separate_dir = directory / "separate"
+    group_dir = directory / "group"
+    floor_dir = directory / "group-floor"
+    for path in (separate_dir, group_dir, floor_dir):
+        path.mkdir(exist_ok=True)
+    names = [f"file-{index:03}.bin" for index in range(files)]
+
+    def separate() -> None:
+        for name in names:
+            with atomic_open(separate_dir / name, "wb") as file:
+                file.write(DATA_1K)
+
+    def group() -> None:
+        with AtomicGroup(group_dir) as files_group:
+            for name in names:
+                files_group.open(name, "wb").write(DATA_1K)
+
+    def floor() -> None:
+        _floor_group(floor_dir, names, DATA_1K)
+
+    medians = median_per_call(
+        {
+            f"{files} x atomic_open": separate,
+            "AtomicGroup": group,
+            "floor: fsync each, rename all, fsync dir": floor,
+        },
+        rounds,
+        1,
+    )
+    separate_time = medians[f"{files} x atomic_open"]
+    rows = [
+        [name, f"{value * 1e3:.2f} ms", f"{separate_time / value:.2f}x"]
+        for name, value in medians.items()
+    ]
+    print_table(
+        f"{files} files of 1 KiB in one directory, on disk ({rounds} rounds;"
+        " speed-up vs separate commits)",
+        ["writer", "median", "speed-up"],
+        rows,
+    )
+    return medians
+
+
+def _floor_group(directory: Path, names: list[str], data: bytes) -> None:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+    for name in names:
+        fd = os.open(directory / (name + ".tmp"), flags, 0o666)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    for name in names:
+        os.rename(directory / (name + ".tmp"), directory / name)
+    directory_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(directory_fd)
+    finally:
+        os.close(directory_fd)
+
+
+def bench_lock(quick: bool) -> str:
+    """Run the locked-counter benchmark of the lock feature, if it is present.
+
+    HOOK: benchmarks/bench_lock.py comes with the lock feature. It is run as a
+    child with the same --quick flag, and its output is printed as it is.
+    """
+    if not LOCK_BENCHMARK.exists():
+        note = (
+            "skipped: benchmarks/bench_lock.py is not in this tree yet; it comes"
+            " with the lock feature and is run here as soon as it exists"
+        )
+        print_section("Locked JSON counter, 4 processes", note)
+        return note
+    command = [sys.executable, str(LOCK_BENCHMARK)] + (["--quick"] if quick else [])
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    output = result.stdout + (
+        f"\n(exit status {result.returncode}) {result.stderr}"
+        if result.returncode
+        else ""
+    )
+    print_section("Locked JSON counter, 4 processes (benchmarks/bench_lock.py)", output)
+    return output
+
+
+def bench_syscalls(
+    directory: Path, chosen: Sequence[Writer]
+) -> dict[str, dict[str, int]]:
+    """Count the system calls of one commit with strace -f -c.
+
+    A child makes N commits and another 2N; the difference divided by N is
+    the count per commit, free of the interpreter's start-up.
+    """
+    strace = shutil.which("strace")
+    if strace is None:
+        print_section("System calls per commit", "skipped: strace is not installed")
+        return {}
+    count = 200
+    per_commit: dict[str, dict[str, int]] = {}
+    for writer in chosen:
+        small = _strace_counts(strace, writer, directory, count)
+        large = _strace_counts(strace, writer, directory, 2 * count)
+        # Rounded: a rare call, such as a read of a lazily loaded module,
+        # leaves a fraction that is no part of a commit.
+        per_commit[writer.name] = {
+            name: round((large.get(name, 0) - small.get(name, 0)) / count)
+            for name in set(small) | set(large)
+        }
+    _print_syscalls(per_commit, chosen)
+    return per_commit
+
+
+def _strace_counts(
+    strace: str, writer: Writer, directory: Path, commits: int
+) -> dict[str, int]:
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as output:
+        subprocess.run(
+            [
+                strace,
+                "-f",
+                "-c",
+                "-o",
+                output.name,
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child-commits",
+                writer.name,
+                str(directory),
+                str(commits),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return _parse_strace_summary(output.read())
+
+
+def _parse_strace_summary(text: str) -> dict[str, int]:
+    counts = {}
+    for line in text.splitlines():
+        fields = line.split()
+        # "% time  seconds  usecs/call  calls  [errors]  syscall"
+        if (
+            len(fields) >= 5
+            and fields[0][0].isdigit()
+            and fields[3].isdigit()
+            and fields[-1] != "total"
+        ):
+            counts[fields[-1]] = int(fields[3])
+    return counts
+
+
+def _print_syscalls(
+    per_commit: dict[str, dict[str, int]], chosen: Sequence[Writer]
+) -> None:
+    totals = {name: sum(calls.values()) for name, calls in per_commit.items()}
+    rows = []
+    for writer in chosen:
+        calls = per_commit[writer.name]
+        total = totals[writer.name]
+        # Writers that skip both fsyncs are compared with the floor that does.
+        unsynced = writer.syncs.startswith("none")
+        floor = totals[(writers.FLOOR_NOSYNC if unsynced else writers.FLOOR).name]
+        detail = ", ".join(
+            f"{name} {value}" for name, value in sorted(calls.items()) if value
+        )
+        rows.append([writer.name, str(total), f"{total - floor:+}", detail])
+    print_table(
+        "System calls per 1 KiB commit (strace -f -c; writers without fsync"
+        " against the floor without fsync; target: at most floor + 2)",
+        ["writer", "calls", "vs floor", "by system call"],
+        rows,
+    )
+
+
+def bench_memory(directory: Path, sizes: Sequence[int]) -> dict[str, object]:
+    """Measure peak memory of a child streaming each size through atomic_open."""
+    results = {}
+    rows = []
+    for size in sizes:
+        completed = subprocess.run(
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                "--child-stream",
+                str(directory / "memory.bin"),
+                str(size),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        measured = json.loads(completed.stdout)
+        results[str(size)] = measured
+        rows.append(
+            [
+                f"{size // MIB} MiB",
+                f"{measured['traced_peak'] / KIB:.0f} KiB",
+                f"{measured['maxrss_kib'] / KIB:.1f} MiB",
+            ]
+        )
+    (directory / "memory.bin").unlink(missing_ok=True)
+    print_table(
+        "Peak memory of a child streaming through atomic_open in 1 MiB writes"
+        " (flat: the same for every size)",
+        ["streamed", "tracemalloc peak", "ru_maxrss"],
+        rows,
+    )
+    return results
+
+
+# Children run under strace or for a memory measurement
+
+
+def child_commits(writer_name: str, directory: str, count: int) -> None:
+    """Make ``count`` commits with the named writer."""
+    target = os.path.join(directory, "syscalls.bin")
+    Path(target).write_bytes(DATA_1K)
+    commit = writers.BY_NAME[writer_name].make(target)
+    commit(DATA_1K)  # imports and first-call set-up, in both children alike
+    for _ in range(count):
+        commit(DATA_1K)
+
+
+def child_stream(path: str, size: int) -> None:
+    """Stream ``size`` bytes through atomic_open and print the peaks as JSON."""
+    chunk = os.urandom(MIB)
+    tracemalloc.start()
+    with atomic_open(path, "wb") as file:
+        for _ in range(size // MIB):
+            file.write(chunk)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"traced_peak": peak, "maxrss_kib": maxrss}))
+
+
+# Places
+
+
+def file_system_of(path: Path) -> tuple[str, str]:
+    """Return the file system type and source of the mount that holds ``path``."""
+    best = ("", "?", "?")
+    resolved = str(path.resolve())
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            fields = line.split()
+            mount_point = fields[4]
+            separator = fields.index("-")
+            fs_type, source = fields[separator + 1], fields[separator + 2]
+            inside = resolved == mount_point or resolved.startswith(
+                mount_point.rstrip("/") + "/"
+            )
+            if inside and len(mount_point) >= len(best[0]):
+                best = (mount_point, fs_type, source)
+    return best[1], best[2]
+
+
+@contextlib.contextmanager
+def disk_directory(parent: Path) -> Iterator[Path]:
+    """Yield a fresh directory under ``parent`` and remove it afterwards."""
+    path = Path(tempfile.mkdtemp(prefix="atomicopen-bench-", dir=parent))
+    fs_type, _ = file_system_of(path)
+    if fs_type in {"tmpfs", "ramfs"}:
+        print(
+            f"warning: {path} is on {fs_type}, not a disk; pass --disk with a"
+            " directory on a real disk",
+            file=sys.stderr,
+        )
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def tmpfs_directory(given: Path | None) -> Iterator[Path | None]:
+    """Yield a directory on tmpfs: ``given``, a fresh mount, or ``None``.
+
+    Mounting needs root; without it /dev/shm serves if it is a tmpfs.
+    """
+    if given is not None:
+        yield given
+        return
+    point = Path(tempfile.mkdtemp(prefix="atomicopen-bench-tmpfs-"))
+    mounted = (
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(point)],
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
+    try:
+        if mounted:
+            yield point
+        elif file_system_of(Path("/dev/shm"))[0] == "tmpfs":
+            with tempfile.TemporaryDirectory(dir="/dev/shm") as shm:
+                yield Path(shm)
+        else:
+            yield None
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(point)], check=False)
+        point.rmdir()
+
+
+# Report
+
+
+def describe_machine(disk: Path, tmpfs: Path | None) -> dict[str, str]:
+    """Return the facts a reader needs to weigh the figures."""
+    cpu = "?"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    disk_type, disk_source = file_system_of(disk)
+    versions = {}
+    for package in ("atomicopen", "atomicwrites", "safer", "boltons"):
+        with contextlib.suppress(Exception):
+            versions[package] = version(package)
+    facts = {
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "disk": f"{disk} on {disk_type} ({disk_source})",
+        "tmpfs": str(tmpfs) if tmpfs else "none",
+        "load average at start": " ".join(f"{load:.2f}" for load in os.getloadavg()),
+        "packages": ", ".join(f"{name} {value}" for name, value in versions.items()),
+    }
+    print_section(
+        "Machine", "\n".join(f"{key}: {value}" for key, value in facts.items())
+    )
+    return facts
+
+
+def print_section(title: str, body: str) -> None:
+    """Print a titled block of text."""
+    print(f"\n{title}\n{'-' * len(title)}\n{body.rstrip()}", flush=True)
+
+
+def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """Print rows as a plain-text table under ``title``."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in [header, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * width for width in widths))
+    print_section(title, "\n".join(line.rstrip() for line in lines))
+
+
+# Command line
+
+
+SECTIONS = ("commit", "none", "stream", "group", "lock", "syscalls", "memory")
+
+
+def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds and smaller streams"
+    )
+    parser.add_argument(
+        "--disk",
+        type=Path,
+        default=Path("/var/tmp"),
+        help="directory on a real disk to work in (default: /var/tmp)",
+    )
+    parser.add_argument(
+        "--tmpfs",
+        type=Path,
+        help="directory on a tmpfs (default: mount one, which needs root)",
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(SECTIONS),
+        help=f"comma-separated sections to run, of {', '.join(SECTIONS)}",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    return parser.parse_args(argv)
+
+
+def run(arguments: argparse.Namespace) -> dict[str, object]:
+    """Run the chosen sections and return their figures."""
+    quick = arguments.quick
+    only = set(arguments.only.split(","))
+    unknown = only - set(SECTIONS)
+    if unknown:
+        raise SystemExit(f"unknown sections {sorted(unknown)}; use {SECTIONS}")
+    results: dict[str, object] = {}
+    with (
+        disk_directory(arguments.disk) as disk,
+        tmpfs_directory(arguments.tmpfs) as tmpfs,
+    ):
+        results["machine"] = describe_machine(disk, tmpfs)
+        results["command"] = " ".join([Path(sys.executable).name, *sys.argv])
+        if "commit" in only:
+            results["commit_disk"] = bench_commits(
+                "1 KiB durable commits on disk",
+                disk,
+                writers.DURABLE,
+                rounds=9 if quick else 31,
+                batch=10 if quick else 20,
+                targets="target: atomicopen <= 1.05x",
+            )
+            if tmpfs is not None:
+                results["commit_tmpfs"] = bench_commits(
+                    "1 KiB durable commits on tmpfs",
+                    tmpfs,
+                    writers.DURABLE,
+                    rounds=9 if quick else 31,
+                    batch=100 if quick else 300,
+                    targets="target: atomicopen <= floor + 15 us",
+                )
+        if "none" in only:
+            for place, directory, batch in (("disk", disk, 50), ("tmpfs", tmpfs, 300)):
+                if directory is None:
+                    continue
+                results[f"none_{place}"] = bench_commits(
+                    f"1 KiB commits without fsync on {place}",
+                    directory,
+                    writers.UNSYNCED,
+                    rounds=9 if quick else 31,
+                    batch=batch // 3 if quick else batch,
+                    targets="target: atomicopen <= 1.3x",
+                )
+        if "stream" in only:
+            results["stream"] = bench_streaming(
+                disk, (64 if quick else 256) * MIB, rounds=3 if quick else 7
+            )
+        if "group" in only:
+            results["group"] = bench_group(disk, 100, rounds=3 if quick else 11)
+        if "lock" in only:
+            results["lock"] = bench_lock(quick)
+        if "syscalls" in only:
+            results["syscalls"] = bench_syscalls(
+                tmpfs or disk,
+                (
+                    writers.FLOOR,
+                    writers.FLOOR_OPEN,
+                    *writers.DURABLE[1:],
+                    writers.FLOOR_NOSYNC,
+                    writers.ATOMICOPEN_NONE,
+                ),
+            )
+        if "memory" in only:
+            sizes = (16 * MIB, 256 * MIB) if quick else (64 * MIB, 1024 * MIB)
+            results["memory"] = bench_memory(disk, sizes)
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    print_section("Load average at end", load)
+    results["load_at_end"] = load
+    return results
+
+
+def main(argv: Sequence[str]) -> int:
+    """Run the benchmarks, or one child step when called with --child-*."""
+    if argv[:1] == ["--child-commits"]:
+        child_commits(argv[1], argv[2], int(argv[3]))
+        return 0
+    if argv[:1] == ["--child-stream"]:
+        child_stream(argv[1], int(argv[2]))
+        return 0
+    arguments = parse_arguments(argv)
+    results = run(arguments)
+    if arguments.json is not None:
+        arguments.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
