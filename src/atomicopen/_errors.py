@@ -16,6 +16,7 @@ __all__ = [
     "DirectorySyncWarning",
     "HardLinkError",
     "PostCommitError",
+    "ValidationError",
 ]
 
 
@@ -66,6 +67,17 @@ class DirectorySyncUnsupportedError(PostCommitError):
 
     def __init__(self, message: str, path: str) -> None:
         super().__init__(message, path, errno.EINVAL)
+
+
+class ValidationError(AtomicOpenError, ValueError):
+    """The new content failed validation, so the commit was aborted.
+
+    The target is unchanged and the temporary file is removed. ``filename`` is
+    the target's path, and ``__cause__`` is the parser's or validator's error.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(errno.EINVAL, message, path)
 
 
 class DirectorySyncWarning(UserWarning):
