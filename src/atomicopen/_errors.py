@@ -51,11 +51,14 @@ class PostCommitError(AtomicOpenError):
     """
 
     def __init__(self, message: str, path: str, code: int | None = None) -> None:
-        if code is None:
-            super().__init__(message)
-            self.filename = path
-        else:
-            super().__init__(code, message, path)
+        super().__init__(code, message, path)
+
+    def __str__(self) -> str:
+        # OSError would print "[Errno None] ..." for a step that raised
+        # something other than an OSError; the message names the path already.
+        if self.errno is None:
+            return str(self.strerror)
+        return super().__str__()
 
 
 class DirectorySyncUnsupportedError(PostCommitError):
