@@ -298,7 +298,8 @@ def test_explicit_commit(tmp_path: Path) -> None:
     assert os.path.dirname(temp_path) == str(tmp_path)
     assert os.path.exists(temp_path)
     file.write("done")
-    assert not atomic.committed
+    committed_before = atomic.committed
+    assert not committed_before
     atomic.commit()
     assert atomic.committed
     assert atomic.temp_path is None
