@@ -53,7 +53,7 @@ class AtomicFile:
     :param newline: as for :func:`open`, in text modes only.
     :param durability: ``"full"`` syncs the file before the rename and the
         directory after it, so a returned commit survives power loss.
-        ``"file"`` syncs only the file, so after a power loss the path holds
+        ``"file"`` syncs only the file, so after a power loss the path contains
         the old or the new content, complete. ``"none"`` syncs nothing and
         survives a crash of the process, not of the machine.
     :param permissions: the new file's mode, such as ``0o600``. By default an
@@ -169,7 +169,7 @@ class AtomicFile:
             and self._directory is not None
         ):
             # A write through the file object failed, and the file object only
-            # knows a descriptor: name the file that was left unchanged.
+            # has a descriptor: name the file that was left unchanged.
             exc_value.filename = self._target_path
 
     def __del__(self) -> None:
