@@ -1,0 +1,35 @@
+"""Crash-safe atomic file writes.
+
+``with atomic_open(path) as f:`` writes to a temporary file in the target's
+directory and, on a clean exit, syncs it and renames it over ``path``. Readers
+see the old content or the new, never a torn file.
+"""
+
+from __future__ import annotations
+
+from . import hooks
+from ._api import atomic_open, atomic_write_bytes, atomic_write_text
+from ._core import AtomicFile
+from ._errors import (
+    AtomicOpenError,
+    DirectorySyncUnsupportedError,
+    DirectorySyncWarning,
+    HardLinkError,
+    PostCommitError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AtomicFile",
+    "AtomicOpenError",
+    "DirectorySyncUnsupportedError",
+    "DirectorySyncWarning",
+    "HardLinkError",
+    "PostCommitError",
+    "__version__",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "hooks",
+]

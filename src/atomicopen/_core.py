@@ -1,0 +1,484 @@
+"""AtomicFile: one atomic replace of a file, from open() to commit() or discard()."""
+
+from __future__ import annotations
+
+import errno
+import io
+import logging
+import os
+import stat
+import warnings
+from collections.abc import Iterable
+from types import TracebackType
+from typing import IO, Any
+
+from ._copy import copy_content
+from ._directory import Directory, resolve_target
+from ._errors import AtomicOpenError, HardLinkError, PostCommitError, annotate
+from ._modes import parse_mode
+from ._options import check_options
+from ._tempfile import apply_metadata, create_temp, initial_mode
+from .hooks import CommitContext, CommitHook
+
+__all__ = ["AtomicFile"]
+
+logger = logging.getLogger(__name__)
+
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+
+class AtomicFile:
+    """A write to a temporary file that replaces ``file`` atomically on commit.
+
+    Readers of ``file`` see its old content or the new one, never a mix, and a
+    crash at any moment leaves one of the two. :meth:`open` creates the
+    temporary file in the target's own directory and returns a writable file
+    object. :meth:`commit` syncs it and renames it over the target, and
+    :meth:`discard` removes it. Used as a context manager, a clean exit commits
+    and an exception, :class:`KeyboardInterrupt` included, discards.
+
+    :param file: the path to replace: a :class:`str`, :class:`bytes` or
+        :class:`os.PathLike`.
+    :param mode: ``"w"`` (replace), ``"x"`` (create, and fail if the file
+        exists), ``"a"`` (append to a copy of the current content) or ``"r+"``
+        (edit a copy of it), each with optional ``"b"`` and ``"+"``.
+    :param buffering: as for :func:`open`.
+    :param encoding: as for :func:`open`, in text modes only.
+    :param errors: as for :func:`open`, in text modes only.
+    :param newline: as for :func:`open`, in text modes only.
+    :param durability: ``"full"`` syncs the file before the rename and the
+        directory after it, so a returned commit survives power loss.
+        ``"file"`` syncs only the file, so after a power loss the path holds
+        the old or the new content, complete. ``"none"`` syncs nothing and
+        survives a crash of the process, not of the machine.
+    :param permissions: the new file's mode, such as ``0o600``. By default an
+        existing file keeps its mode, owner and group, and a new file gets
+        ``0o666`` less the umask, as with :func:`open`.
+    :param follow_symlinks: replace the file that a symbolic link points to,
+        keeping the link, instead of the link itself.
+    :param allow_hard_links: with ``False``, raise :class:`HardLinkError`
+        instead of replacing a file that has other hard links, which would
+        keep the old content.
+    :param on_dir_sync_unsupported: ``"raise"`` or ``"warn"`` when the file
+        system rejects fsync of a directory with ``EINVAL``.
+    :param replace_timeout: on Windows, how many seconds to retry a rename that
+        another program's open handle blocks.
+    :param hooks: extra :class:`~atomicopen.hooks.CommitHook` objects.
+    :raises ValueError: for a malformed or read-only ``mode`` or an invalid
+        option, before anything touches the disk.
+
+    Example::
+
+        with AtomicFile("settings.ini") as f:
+            f.write("[main]\\nverbose = yes\\n")
+    """
+
+    def __init__(
+        self,
+        file: PathLike,
+        mode: str = "w",
+        *,
+        buffering: int = -1,
+        encoding: str | None = None,
+        errors: str | None = None,
+        newline: str | None = None,
+        durability: str = "full",
+        permissions: int | None = None,
+        follow_symlinks: bool = True,
+        allow_hard_links: bool = True,
+        on_dir_sync_unsupported: str = "raise",
+        replace_timeout: float = 1.0,
+        hooks: Iterable[CommitHook] = (),
+    ) -> None:
+        self._given_path = os.fspath(file)
+        self._path = os.fsdecode(self._given_path)
+        self._mode = parse_mode(mode)
+        self._options = check_options(
+            self._mode,
+            buffering=buffering,
+            encoding=encoding,
+            errors=errors,
+            newline=newline,
+            durability=durability,
+            permissions=permissions,
+            follow_symlinks=follow_symlinks,
+            allow_hard_links=allow_hard_links,
+            on_dir_sync_unsupported=on_dir_sync_unsupported,
+            replace_timeout=replace_timeout,
+            hooks=hooks,
+        )
+        self._state = "new"
+        self._directory: Directory | None = None
+        self._name = ""
+        self._temp_name: str | None = None
+        self._fd: int | None = None
+        self._file: IO[Any] | None = None
+
+    # Properties
+
+    @property
+    def path(self) -> str | bytes:
+        """The path that was given, as :func:`os.fspath` returns it."""
+        return self._given_path
+
+    @property
+    def temp_path(self) -> str | bytes | None:
+        """The temporary file's path while it exists, else ``None``."""
+        if self._directory is None or self._temp_name is None:
+            return None
+        temp_path = self._directory.join(self._temp_name)
+        if isinstance(self._given_path, bytes):
+            return os.fsencode(temp_path)
+        return temp_path
+
+    @property
+    def committed(self) -> bool:
+        """Whether the new content has replaced the target."""
+        return self._state == "committed"
+
+    def __repr__(self) -> str:
+        return (
+            f"<AtomicFile path={self._given_path!r} mode={self._mode.text!r}"
+            f" state={self._state}>"
+        )
+
+    # Context manager
+
+    def __enter__(self) -> IO[Any]:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.discard()
+
+    def __del__(self) -> None:
+        if getattr(self, "_state", None) == "open":
+            warnings.warn(
+                f"{self!r} was neither committed nor discarded; discarding it",
+                ResourceWarning,
+                stacklevel=2,
+            )
+            self._abort()
+
+    # Opening
+
+    def open(self) -> IO[Any]:
+        """Create the temporary file and return a file object that writes to it.
+
+        The file object is an ordinary buffered file, as :func:`open` returns
+        it for the same mode, and its ``name`` is the temporary file's path.
+
+        :raises ValueError: if this :class:`AtomicFile` was opened before.
+        :raises FileNotFoundError: if the parent directory is missing, or for
+            ``"r+"`` the file itself.
+        :raises FileExistsError: for ``"x"`` if the file exists.
+        :raises IsADirectoryError: if the path is a directory.
+        :raises OSError: for any other failure, with the target's path. No
+            temporary file is left behind.
+        """
+        if self._state != "new":
+            raise ValueError(
+                f"{self!r} can be opened only once; create a new AtomicFile"
+            )
+        directory_path, self._name = resolve_target(
+            self._path, follow_symlinks=self._options.follow_symlinks
+        )
+        self._directory = Directory(directory_path)
+        self._state = "open"
+        try:
+            existing = self._inspect_target()
+            self._create_temp(existing)
+            if self._mode.copies_existing and existing is not None:
+                self._copy_existing()
+            self._file = self._open_file_object()
+        except BaseException:
+            self._abort()
+            raise
+        return self._file
+
+    @property
+    def _target_path(self) -> str:
+        assert self._directory is not None
+        return self._directory.join(self._name)
+
+    def _inspect_target(self) -> os.stat_result | None:
+        """Check the current target and return its status, or ``None`` if new."""
+        assert self._directory is not None
+        path = self._target_path
+        try:
+            status = self._directory.lstat(self._name)
+        except OSError as error:
+            raise OSError(error.errno, error.strerror, path) from error
+        if status is None:
+            if self._mode.kind == "r":
+                raise FileNotFoundError(
+                    errno.ENOENT,
+                    "No such file; mode 'r+' edits an existing file, use 'w' to"
+                    " create one",
+                    path,
+                )
+            return None
+        if self._mode.kind == "x":
+            raise FileExistsError(
+                errno.EEXIST, "File exists, and mode 'x' only creates files", path
+            )
+        if stat.S_ISDIR(status.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
+        if stat.S_ISLNK(status.st_mode):
+            # Only with follow_symlinks=False: the link itself is replaced by a
+            # new regular file.
+            return None
+        if not stat.S_ISREG(status.st_mode):
+            raise AtomicOpenError(
+                errno.EINVAL,
+                "Not a regular file: replacing a FIFO, socket or device would"
+                " replace the special file itself; write to it with open()",
+                path,
+            )
+        if status.st_nlink > 1 and not self._options.allow_hard_links:
+            raise HardLinkError(path, status.st_nlink)
+        return status
+
+    def _create_temp(self, existing: os.stat_result | None) -> None:
+        assert self._directory is not None
+        self._fd, self._temp_name = create_temp(
+            self._directory,
+            self._name,
+            initial_mode(existing, self._options.permissions),
+            self._target_path,
+        )
+        logger.debug(
+            "created %s for %s",
+            self._directory.join(self._temp_name),
+            self._target_path,
+        )
+        apply_metadata(self._fd, existing, self._options.permissions, self._target_path)
+
+    def _copy_existing(self) -> None:
+        assert self._directory is not None
+        assert self._fd is not None
+        flags = _READ_FLAGS
+        if self._options.follow_symlinks:
+            flags |= getattr(os, "O_NOFOLLOW", 0)
+        try:
+            source_fd = self._directory.open(self._name, flags, 0)
+            try:
+                copy_content(source_fd, self._fd)
+            finally:
+                os.close(source_fd)
+        except OSError as error:
+            raise annotate(
+                error,
+                "copying the current content into the temporary file",
+                self._target_path,
+                f"{self._target_path!r} was left unchanged",
+            ) from error
+        os.lseek(self._fd, 0, os.SEEK_SET)
+
+    def _open_file_object(self) -> IO[Any]:
+        assert self._fd is not None
+        options = self._options
+        file_fd = os.dup(self._fd)
+        try:
+            file_object = open(  # noqa: SIM115 - closed by commit() or discard()
+                file_fd,
+                self._mode.file_object_mode,
+                buffering=options.buffering,
+                encoding=options.encoding,
+                errors=options.errors,
+                newline=options.newline,
+            )
+        except BaseException:
+            os.close(file_fd)
+            raise
+        raw: Any = file_object
+        while not isinstance(raw, io.FileIO):
+            raw = raw.buffer if isinstance(raw, io.TextIOWrapper) else raw.raw
+        raw.name = self.temp_path
+        return file_object
+
+    # Ending
+
+    def commit(self) -> None:
+        """Sync the temporary file and rename it over the target.
+
+        A second call does nothing. After any failure before the rename, the
+        target is untouched, the temporary file is removed and the error is
+        raised with the target's path.
+
+        :raises ValueError: if :meth:`open` was not called, or after
+            :meth:`discard`.
+        :raises FileExistsError: for mode ``"x"`` if another process created
+            the file meanwhile; that file is left as it is.
+        :raises PostCommitError: if a step after the rename failed. The new
+            content is live then, so do not retry the write.
+        """
+        if self._state == "committed":
+            return
+        if self._state != "open":
+            raise ValueError(
+                f"cannot commit {self!r}: call open() first, and commit at most"
+                " once before discard()"
+            )
+        context = self._context()
+        try:
+            self._flush()
+            self._run_stage("validate", context)
+            self._run_stage("before_replace", context)
+            self._close_file_object()
+            self._rename()
+        except BaseException:
+            self._abort()
+            raise
+        self._state = "committed"
+        self._temp_name = None
+        logger.debug("replaced %s", context.path)
+        try:
+            self._run_after_replace(context)
+        finally:
+            self._release()
+
+    def discard(self) -> None:
+        """Remove the temporary file and leave the target as it is.
+
+        Does nothing after :meth:`commit` or a previous :meth:`discard`. A
+        failure to remove the temporary file is logged, never raised, so that
+        it cannot hide the error that led to the discard.
+        """
+        if self._state == "open":
+            self._abort()
+            logger.debug("discarded the new content of %s", self._path)
+        elif self._state == "new":
+            self._state = "discarded"
+
+    def _context(self) -> CommitContext:
+        assert self._directory is not None
+        assert self._fd is not None
+        assert self._temp_name is not None
+        return CommitContext(
+            path=self._target_path,
+            temp_path=self._directory.join(self._temp_name),
+            fd=self._fd,
+            dir_fd=self._directory.fd,
+            name=self._name,
+            temp_name=self._temp_name,
+            directory=self._directory,
+        )
+
+    def _flush(self) -> None:
+        assert self._file is not None
+        if self._file.closed:
+            return
+        try:
+            self._file.flush()
+        except OSError as error:
+            raise self._unchanged_error(
+                error, "writing to the temporary file"
+            ) from error
+
+    def _run_stage(self, stage: str, context: CommitContext) -> None:
+        for hook in self._options.hooks:
+            method = getattr(hook, stage, None)
+            if method is not None:
+                method(context)
+
+    def _close_file_object(self) -> None:
+        assert self._file is not None
+        try:
+            self._file.close()
+        except OSError as error:
+            raise self._unchanged_error(error, "closing the temporary file") from error
+
+    def _rename(self) -> None:
+        assert self._directory is not None
+        assert self._temp_name is not None
+        try:
+            if self._mode.kind == "x":
+                self._directory.rename_noreplace(self._temp_name, self._name)
+            else:
+                self._directory.replace(
+                    self._temp_name,
+                    self._name,
+                    retry_timeout=self._options.replace_timeout,
+                )
+        except FileExistsError as error:
+            raise FileExistsError(
+                errno.EEXIST,
+                "File exists: another process created it while this one wrote;"
+                " their file was left as it is and the new content discarded",
+                self._target_path,
+            ) from error
+        except OSError as error:
+            doing = "renaming the temporary file over the target"
+            if error.errno == errno.EBUSY:
+                doing += (
+                    " (EBUSY: the target is a mount point, as a single file"
+                    " bind-mounted into a container is, and only writing it in"
+                    " place can change it)"
+                )
+            raise self._unchanged_error(error, doing) from error
+
+    def _run_after_replace(self, context: CommitContext) -> None:
+        for hook in self._options.hooks:
+            method = getattr(hook, "after_replace", None)
+            if method is None:
+                continue
+            try:
+                method(context)
+            except PostCommitError:
+                raise
+            except Exception as error:
+                code = error.errno if isinstance(error, OSError) else None
+                raise PostCommitError(
+                    f"{context.path!r} has the new content, but the step after the"
+                    f" rename {hook!r} failed ({error}); do not retry the write",
+                    context.path,
+                    code,
+                ) from error
+
+    def _unchanged_error(self, error: OSError, doing: str) -> OSError:
+        path = self._target_path
+        return annotate(error, doing, path, f"{path!r} was left unchanged")
+
+    def _abort(self) -> None:
+        """Close everything and remove the temporary file, logging any failure."""
+        self._state = "discarded"
+        if self._file is not None:
+            try:
+                self._file.close()
+            except OSError as error:
+                # Its buffered data was being discarded anyway.
+                logger.debug("closing the discarded file object failed: %s", error)
+        if self._directory is not None and self._temp_name is not None:
+            temp_path = self._directory.join(self._temp_name)
+            try:
+                self._directory.unlink(self._temp_name)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                logger.exception("cannot remove the temporary file %s", temp_path)
+            self._temp_name = None
+        self._release()
+
+    def _release(self) -> None:
+        """Close the descriptors, which releases the temporary file's flock."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            try:
+                os.close(fd)
+            except OSError:
+                logger.exception("cannot close the temporary file's descriptor")
+        if self._directory is not None:
+            try:
+                self._directory.close()
+            except OSError:
+                logger.exception("cannot close the directory %s", self._directory.path)

@@ -1,0 +1,88 @@
+"""Exceptions raised by atomicopen.
+
+Every error is an :class:`OSError`, so code that already handles a failed
+``open()`` handles a failed atomic write too. Each one keeps the ``errno`` and
+the path it is about.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+
+__all__ = [
+    "AtomicOpenError",
+    "DirectorySyncUnsupportedError",
+    "DirectorySyncWarning",
+    "HardLinkError",
+    "PostCommitError",
+]
+
+
+class AtomicOpenError(OSError):
+    """Base class of the errors that atomicopen raises itself."""
+
+
+class HardLinkError(AtomicOpenError):
+    """The target has other hard links, and ``allow_hard_links=False`` was given.
+
+    An atomic replace puts a new inode at the path, so the other names of the old
+    file keep the old content.
+    """
+
+    def __init__(self, path: str, link_count: int) -> None:
+        super().__init__(
+            errno.EMLINK,
+            f"{path!r} has {link_count} hard links and a replace would leave the"
+            " other names with the old content; pass allow_hard_links=True to"
+            " replace it anyway, or write through the file in place",
+            path,
+        )
+        self.link_count = link_count
+
+
+class PostCommitError(AtomicOpenError):
+    """A step after the rename failed: the new content is already live at the path.
+
+    Do not retry the write because of this error. The rename may not be durable
+    yet, so it may not survive a power loss. ``errno`` is the failed step's, or
+    ``None`` when that step raised something other than an :class:`OSError`.
+    """
+
+    def __init__(self, message: str, path: str, code: int | None = None) -> None:
+        if code is None:
+            super().__init__(message)
+            self.filename = path
+        else:
+            super().__init__(code, message, path)
+
+
+class DirectorySyncUnsupportedError(PostCommitError):
+    """The file system rejected fsync of a directory with ``EINVAL``.
+
+    Some network and shared-folder file systems do this. The new content is live,
+    but nothing guarantees that the rename survives a power loss.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(message, path, errno.EINVAL)
+
+
+class DirectorySyncWarning(UserWarning):
+    """Issued instead of :class:`DirectorySyncUnsupportedError` when
+    ``on_dir_sync_unsupported="warn"``."""
+
+
+def annotate(error: OSError, doing: str, path: str, consequence: str) -> OSError:
+    """Build an error of the same class and errno that says which step failed.
+
+    :param error: the error raised by the system call.
+    :param doing: the step, such as ``"fsync of the temporary file"``.
+    :param path: the target path, stored as the new error's ``filename``.
+    :param consequence: what the failure means for the target.
+    """
+    reason = error.strerror or str(error)
+    message = f"{doing} failed: {reason}; {consequence}"
+    if error.errno is None:
+        return type(error)(message)
+    return OSError(error.errno, message, os.fspath(path))

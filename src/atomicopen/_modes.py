@@ -1,0 +1,67 @@
+"""Parsing and checking of ``mode`` strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_KINDS = "wxar"
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A checked ``mode`` string.
+
+    :ivar kind: ``"w"``, ``"x"``, ``"a"`` or ``"r"``.
+    :ivar binary: the file object takes bytes.
+    :ivar readable: ``"+"`` was given, so the file object can also read.
+    """
+
+    text: str
+    kind: str
+    binary: bool
+    readable: bool
+
+    @property
+    def copies_existing(self) -> bool:
+        """Whether the temporary file starts as a copy of the current content."""
+        return self.kind in "ar"
+
+    @property
+    def file_object_mode(self) -> str:
+        """The mode that :func:`io.open` gets for the temporary file's descriptor."""
+        kind = "w" if self.kind == "x" else self.kind
+        return kind + ("+" if self.readable else "") + ("b" if self.binary else "")
+
+
+def parse_mode(mode: object) -> Mode:
+    """Check ``mode`` and split it into its parts.
+
+    Accepts what :func:`open` accepts for writing: ``"w"``, ``"x"``, ``"a"`` or
+    ``"r+"``, each with optional ``"b"`` or ``"t"`` and ``"+"``, in any order.
+
+    :raises TypeError: if ``mode`` is not a string.
+    :raises ValueError: if ``mode`` is malformed or does not allow writing.
+    """
+    if not isinstance(mode, str):
+        raise TypeError(f"mode must be a str such as 'w' or 'wb', not {mode!r}")
+    letters = set(mode)
+    kinds = [letter for letter in mode if letter in _KINDS]
+    malformed = (
+        len(letters) != len(mode)
+        or not letters <= set(_KINDS + "bt+")
+        or len(kinds) != 1
+        or {"b", "t"} <= letters
+    )
+    if malformed:
+        raise ValueError(
+            f"invalid mode {mode!r}: use 'w', 'x', 'a' or 'r+', optionally with"
+            " 'b' for bytes and '+' for reading too"
+        )
+    kind = kinds[0]
+    readable = "+" in letters
+    if kind == "r" and not readable:
+        raise ValueError(
+            f"mode {mode!r} is read-only, and atomic_open only writes: use 'r+' to"
+            " edit the current content, or plain open() to read"
+        )
+    return Mode(text=mode, kind=kind, binary="b" in letters, readable=readable)

@@ -1,0 +1,66 @@
+"""Names of temporary files.
+
+A temporary file is called ``.atomicopen.<12 hex digits>.<target name>``. The
+leading dot hides it from ``ls`` and shell globs, the fixed prefix lets a cleanup
+tool recognise it, and the random part keeps writers from colliding. The target
+name is cut so that the whole name fits in the directory's ``NAME_MAX``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+
+TEMP_PREFIX = ".atomicopen."
+RANDOM_HEX_DIGITS = 12
+TEMP_NAME_PATTERN = re.compile(
+    r"\A" + re.escape(TEMP_PREFIX) + rf"[0-9a-f]{{{RANDOM_HEX_DIGITS}}}\.", re.DOTALL
+)
+
+# NAME_MAX of ext4, XFS, Btrfs, tmpfs and most others. A file system with a
+# smaller limit (eCryptfs has 143) makes the create fail with ENAMETOOLONG, and
+# only then is the directory's real limit looked up.
+COMMON_NAME_MAX = 255
+
+
+def make_temp_name(target_name: str, name_max: int = COMMON_NAME_MAX) -> str:
+    """Return a new random temporary name for ``target_name``.
+
+    The name is ``name_max`` bytes long at most.
+
+    :raises ValueError: if ``name_max`` leaves no room for the prefix.
+    """
+    head = TEMP_PREFIX + secrets.token_hex(RANDOM_HEX_DIGITS // 2) + "."
+    room = name_max - len(head)
+    if room < 0:
+        raise ValueError(
+            f"the directory's NAME_MAX of {name_max} bytes cannot hold a temporary"
+            f" name, which needs at least {len(head)} bytes"
+        )
+    return head + _truncate(target_name, room)
+
+
+def is_temp_name(name: str) -> bool:
+    """Tell whether ``name`` has the form of an atomicopen temporary file name."""
+    return TEMP_NAME_PATTERN.match(name) is not None
+
+
+def _truncate(name: str, max_bytes: int) -> str:
+    """Cut ``name`` to at most ``max_bytes`` bytes in the file system encoding.
+
+    The cut never splits a UTF-8 sequence, so the result stays readable.
+    """
+    encoded = os.fsencode(name)
+    if len(encoded) <= max_bytes:
+        return name
+    cut = encoded[:max_bytes]
+    # Drop the bytes of a multi-byte UTF-8 sequence that the cut split.
+    end = len(cut)
+    while end > 0 and 0x80 <= cut[end - 1] <= 0xBF:
+        end -= 1
+    if end > 0 and cut[end - 1] >= 0xC0:
+        tail_length = len(cut) - end + 1
+        needed = 2 if cut[end - 1] < 0xE0 else 3 if cut[end - 1] < 0xF0 else 4
+        cut = cut[: end - 1] if tail_length < needed else cut
+    return os.fsdecode(cut)

@@ -1,0 +1,158 @@
+"""Checks of the keyword options, made before anything touches the disk."""
+
+from __future__ import annotations
+
+import codecs
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ._modes import Mode
+from .hooks import STAGES, CommitHook, DirectorySync, FileSync
+
+DURABILITY_LEVELS = ("full", "file", "none")
+_NEWLINES = (None, "", "\n", "\r", "\r\n")
+
+
+@dataclass(frozen=True)
+class Options:
+    """The checked options of one :class:`~atomicopen.AtomicFile`."""
+
+    buffering: int
+    encoding: str | None
+    errors: str | None
+    newline: str | None
+    durability: str
+    permissions: int | None
+    follow_symlinks: bool
+    allow_hard_links: bool
+    replace_timeout: float
+    hooks: tuple[CommitHook, ...]
+
+
+def check_options(
+    mode: Mode,
+    *,
+    buffering: int,
+    encoding: str | None,
+    errors: str | None,
+    newline: str | None,
+    durability: str,
+    permissions: int | None,
+    follow_symlinks: bool,
+    allow_hard_links: bool,
+    on_dir_sync_unsupported: str,
+    replace_timeout: float,
+    hooks: Iterable[CommitHook],
+) -> Options:
+    """Check every option and build the commit's hook list.
+
+    :raises TypeError: for an option of the wrong type.
+    :raises ValueError: for an invalid value.
+    :raises LookupError: for an unknown encoding.
+    """
+    _check_text_options(mode, buffering, encoding, errors, newline)
+    _check_permissions(permissions)
+    if isinstance(replace_timeout, bool) or not isinstance(
+        replace_timeout, (int, float)
+    ):
+        raise TypeError(
+            f"replace_timeout must be a number of seconds, not {replace_timeout!r}"
+        )
+    if not replace_timeout >= 0:
+        raise ValueError(
+            f"invalid replace_timeout {replace_timeout!r}: use 0 or more seconds"
+        )
+    return Options(
+        buffering=buffering,
+        encoding=encoding,
+        errors=errors,
+        newline=newline,
+        durability=durability,
+        permissions=permissions,
+        follow_symlinks=bool(follow_symlinks),
+        allow_hard_links=bool(allow_hard_links),
+        replace_timeout=float(replace_timeout),
+        hooks=_durability_hooks(durability, on_dir_sync_unsupported)
+        + _check_hooks(hooks),
+    )
+
+
+def _check_text_options(
+    mode: Mode,
+    buffering: int,
+    encoding: str | None,
+    errors: str | None,
+    newline: str | None,
+) -> None:
+    if isinstance(buffering, bool) or not isinstance(buffering, int):
+        raise TypeError(f"buffering must be an int, not {buffering!r}")
+    if mode.binary:
+        for name, value in (
+            ("encoding", encoding),
+            ("errors", errors),
+            ("newline", newline),
+        ):
+            if value is not None:
+                raise ValueError(
+                    f"binary mode {mode.text!r} takes no {name} argument, but got"
+                    f" {value!r}: drop it, or use a text mode such as 'w'"
+                )
+        return
+    if buffering == 0:
+        raise ValueError(
+            f"text mode {mode.text!r} cannot be unbuffered: use buffering=-1, or a"
+            " binary mode such as 'wb' with buffering=0"
+        )
+    if encoding is not None:
+        codecs.lookup(encoding)
+    if errors is not None and not isinstance(errors, str):
+        raise TypeError(f"errors must be a str such as 'strict', not {errors!r}")
+    if newline not in _NEWLINES:
+        raise ValueError(
+            f"invalid newline {newline!r}: use None, '', '\\n', '\\r' or '\\r\\n'"
+        )
+
+
+def _check_permissions(permissions: int | None) -> None:
+    if permissions is None:
+        return
+    if isinstance(permissions, bool) or not isinstance(permissions, int):
+        raise TypeError(
+            f"permissions must be an int such as 0o644, not {permissions!r}"
+        )
+    if not 0 <= permissions <= 0o7777:
+        raise ValueError(
+            f"invalid permissions {permissions!r}: use a mode from 0o0 to 0o7777,"
+            " such as 0o644"
+        )
+
+
+def _durability_hooks(
+    durability: str, on_dir_sync_unsupported: str
+) -> tuple[CommitHook, ...]:
+    if durability == "full":
+        return (FileSync(), DirectorySync(on_dir_sync_unsupported))
+    if on_dir_sync_unsupported not in {"raise", "warn"}:
+        DirectorySync(on_dir_sync_unsupported)  # raises the ValueError
+    if durability == "file":
+        return (FileSync(),)
+    if durability == "none":
+        return ()
+    raise ValueError(
+        f"invalid durability {durability!r}: use 'full' (survives power loss),"
+        " 'file' (the content is synced but the rename may be lost) or 'none'"
+        " (survives a crash of the process only)"
+    )
+
+
+def _check_hooks(hooks: object) -> tuple[CommitHook, ...]:
+    if isinstance(hooks, (str, bytes)) or not isinstance(hooks, Iterable):
+        raise TypeError(f"hooks must be an iterable of commit hooks, not {hooks!r}")
+    checked = tuple(hooks)
+    for hook in checked:
+        if not any(callable(getattr(hook, stage, None)) for stage in STAGES):
+            raise TypeError(
+                f"invalid commit hook {hook!r}: it needs a validate, before_replace"
+                " or after_replace method; see atomicopen.hooks.CommitHook"
+            )
+    return checked
