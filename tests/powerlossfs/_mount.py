@@ -112,9 +112,11 @@ class PowerLossMount:
         """Unmount with ``fusermount3 -u`` and wait for the server to exit.
 
         A busy mount, held by a process with an open file or working directory
-        in it, is detached lazily (``-u -z``). A server that does not exit in
-        *timeout* seconds is killed. Calling this twice is harmless.
+        in it, is detached lazily (``-u -z``) and its server gets SIGTERM. A
+        server that does not exit in *timeout* seconds is killed. Calling this
+        twice is harmless.
         """
+        process, self._process = self._process, None
         if os.path.ismount(self.mountpoint):
             unmount = subprocess.run(
                 ["fusermount3", "-u", str(self.mountpoint)],
@@ -123,7 +125,11 @@ class PowerLossMount:
             )
             if unmount.returncode != 0:
                 _lazy_unmount(self.mountpoint)
-        process, self._process = self._process, None
+                # A lazily detached FUSE mount stays served until its last
+                # user goes away, so stop the server: libfuse exits its loop
+                # on SIGTERM and still calls destroy.
+                if process is not None:
+                    process.terminate()
         if process is None:
             return
         try:
