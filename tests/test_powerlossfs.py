@@ -233,6 +233,19 @@ def test_rename_exchange_swaps(powerfs: PowerLossMount) -> None:
     assert (powerfs.mountpoint / "temp").read_bytes() == b"old"
 
 
+def test_unlinked_open_file_usable(powerfs: PowerLossMount) -> None:
+    path = powerfs.mountpoint / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        os.unlink(path)
+        os.write(fd, b"data")
+        os.ftruncate(fd, 2)
+        os.fsync(fd)
+        assert os.pread(fd, 10, 0) == b"da"
+    finally:
+        os.close(fd)
+
+
 # -- reboot, triggers and the control file ------------------------------------
 
 

@@ -235,10 +235,13 @@ class Volume:
             old_dir.entries[old_name] = target
             new_dir.entries[new_name] = node
         else:
+            if target is not None and noreplace:
+                _raise(errno.EEXIST, new)
             if target is node:
+                # Two names of one file: rename(2) succeeds and does nothing.
                 return
             if target is not None:
-                self._check_replace(node, target, new, noreplace=noreplace)
+                self._check_replace(node, target, new)
                 target.nlink -= 1
             del old_dir.entries[old_name]
             new_dir.entries[new_name] = node
@@ -247,11 +250,7 @@ class Volume:
         node.ctime_ns = time.time_ns()
 
     @staticmethod
-    def _check_replace(
-        node: Inode, target: Inode, path: str, *, noreplace: bool
-    ) -> None:
-        if noreplace:
-            _raise(errno.EEXIST, path)
+    def _check_replace(node: Inode, target: Inode, path: str) -> None:
         if node.is_dir and not target.is_dir:
             _raise(errno.ENOTDIR, path)
         if target.is_dir and not node.is_dir:
@@ -366,7 +365,11 @@ def _load_inode(path: Path, seen: dict[tuple[int, int], Inode]) -> Inode:
         for child in sorted(path.iterdir()):
             node.entries[child.name] = _load_inode(child, seen)
     else:
-        raise OSError(errno.EINVAL, "only files, directories and links load", path)
+        message = (
+            "unsupported file type in the backing directory: use only regular"
+            " files, directories and symbolic links"
+        )
+        raise OSError(errno.EINVAL, message, path)
     seen[key] = node
     node.sync()
     return node

@@ -285,7 +285,7 @@ class PowerLossOperations(mfusepy.Operations):
 
         def change() -> None:
             node.mode = mode & 0o7777
-            node.ctime_ns = node.mtime_ns
+            node.ctime_ns = time.time_ns()
 
         self._mutate("chmod", change)
         return 0
@@ -389,9 +389,9 @@ class _Fuse(mfusepy.FUSE):
     """mfusepy's FUSE glue, changed to pass rename flags and file handles.
 
     mfusepy 3.1 drops the ``renameat2`` flags and the ``fuse_file_info`` of
-    chmod, chown, truncate and utimens. Without the handle, ``fchmod`` on an
-    unlinked file has no path to act on, and ``RENAME_NOREPLACE`` would
-    silently replace.
+    chmod, chown, truncate and utimens. Without the flags ``RENAME_NOREPLACE``
+    would silently replace, and without the handle ``ftruncate`` on an
+    unlinked file would have no path to act on.
     """
 
     def _decode(self, path: bytes | None) -> str | None:
