@@ -141,7 +141,7 @@ class PowerLossMount:
 
     def _failure(self, what: str) -> str:
         log = self.log_path.read_text(errors="replace")
-        return f"powerlossfs server for {self.mountpoint} {what}; its log:\n{log}"
+        return f"powerlossfs server for {self.mountpoint} {what}. Its log:\n{log}"
 
     # -- control commands -----------------------------------------------------
 
