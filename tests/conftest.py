@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.powerlossfs import PowerLossMount, missing_requirements
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -94,6 +96,29 @@ def mount_tmpfs(tmp_path: Path) -> Iterator[Callable[..., TmpfsMount]]:
     yield mount
     for point in reversed(mounts):
         subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
+
+
+@pytest.fixture
+def powerfs(tmp_path: Path) -> Iterator[PowerLossMount]:
+    """Mount a power-loss file system (``tests.powerlossfs``) over an empty disk.
+
+    The backing directory is ``tmp_path / "disk"`` and the mountpoint
+    ``tmp_path / "mnt"``. The finalizer unmounts even when the test fails.
+    Skips with the reason where FUSE is missing, and fails instead in CI.
+    """
+    reason = missing_requirements()
+    if reason is not None:
+        unavailable(f"power-loss file system: {reason}")
+    backing = tmp_path / "disk"
+    mountpoint = tmp_path / "mnt"
+    backing.mkdir()
+    mountpoint.mkdir()
+    fs = PowerLossMount(backing, mountpoint)
+    fs.start()
+    try:
+        yield fs
+    finally:
+        fs.stop()
 
 
 def open_fds() -> set[int]:
