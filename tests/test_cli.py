@@ -14,7 +14,7 @@ from typing import BinaryIO
 import pytest
 
 from atomicopen._cli import main
-from conftest import TmpfsMount, temp_files
+from tests.conftest import TmpfsMount, temp_files
 
 COMMANDS = {
     "module": [sys.executable, "-m", "atomicopen"],

@@ -15,7 +15,7 @@ from pytest_mock import MockerFixture
 
 from atomicopen import AtomicFile, atomic_open, atomic_write_bytes, atomic_write_text
 from atomicopen._directory import Directory
-from conftest import open_fds, temp_files
+from tests.conftest import open_fds, temp_files
 
 
 def test_write_replaces_content(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import temp_files
+from tests.conftest import temp_files
 
 SIZE = 256 * 1024
 

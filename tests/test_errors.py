@@ -22,7 +22,7 @@ from atomicopen import (
     atomic_write_bytes,
     atomic_write_text,
 )
-from conftest import (
+from tests.conftest import (
     TmpfsMount,
     open_fds,
     require_root,

@@ -12,7 +12,7 @@ import pytest
 from pytest_mock import MockerFixture
 
 from atomicopen import AtomicFile, atomic_open
-from conftest import run_as_nobody, unavailable
+from tests.conftest import run_as_nobody, unavailable
 
 NOBODY = 65534
 

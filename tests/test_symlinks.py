@@ -10,7 +10,7 @@ import pytest
 from pytest_mock import MockerFixture
 
 from atomicopen import HardLinkError, atomic_open, atomic_write_text
-from conftest import temp_files
+from tests.conftest import temp_files
 
 
 def test_link_survives_and_points_at_new_content(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import require_tool
+from tests.conftest import require_tool
 
 WRITER = """
 import sys
