@@ -18,7 +18,7 @@ from atomicopen import atomic_open, atomic_write_bytes, restore_backup
 from atomicopen._cli import main
 from atomicopen._directory import Directory
 from atomicopen.hooks import Backups
-from conftest import temp_files
+from tests.conftest import temp_files
 
 
 def version(number: int) -> bytes:

@@ -14,7 +14,7 @@ from atomicopen import AtomicOpenError, atomic_write_bytes, restore_backup, veri
 from atomicopen._checksum import format_line
 from atomicopen._cli import main
 from atomicopen.hooks import Checksum
-from conftest import require_tool, temp_files
+from tests.conftest import require_tool, temp_files
 
 CONTENT = b'{"port": 8080}\n'
 

@@ -26,7 +26,7 @@ from atomicopen.hooks import (
     FileSync,
     Validate,
 )
-from conftest import temp_files
+from tests.conftest import temp_files
 
 if sys.version_info >= (3, 11):
     import tomllib
