@@ -11,10 +11,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from tests.conftest import require_tool, temp_files
 
 from atomicopen import AtomicGroup, GroupCommitError
 from atomicopen.hooks import CommitContext, CommitHook
+from tests.conftest import require_tool, temp_files
 
 
 def write_old(directory: Path, names: list[str]) -> None:

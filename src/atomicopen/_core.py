@@ -19,7 +19,7 @@ from ._modes import Mode, parse_mode
 from ._options import Options, check_options
 from ._tempfile import apply_metadata, create_temp, initial_mode
 from ._validators import Validator
-from .hooks import CommitContext, CommitHook
+from .hooks import CommitContext, CommitHook, DirectorySync, FileSync
 
 __all__ = ["AtomicFile"]
 
@@ -33,12 +33,13 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 
-# Checked options without extra hooks, by the options and their types: a
-# program repeats a few settings, and Options is immutable. The types are part
-# of the key because True == 1 and 1 == 1.0, while check_options() rejects a
-# bool where it expects a number.
+# Checked options whose only hooks are FileSync and DirectorySync, which keep
+# no state, by the options and their types: a program repeats a few settings,
+# and Options is immutable. The types are part of the key because True == 1
+# and 1 == 1.0, while check_options() rejects a bool where it expects a number.
 _OPTIONS_CACHE: dict[tuple[object, ...], Options] = {}
 _OPTIONS_CACHE_SIZE = 64
+_STATELESS_HOOKS = (FileSync, DirectorySync)
 
 
 def _check_options_cached(
@@ -52,9 +53,12 @@ def _check_options_cached(
         return _OPTIONS_CACHE[key]
     except KeyError:
         pass
-    except TypeError:  # an unhashable value, which check_options() rejects
+    except TypeError:  # an unhashable value: checked, never cached
         return check_options(mode, hooks=hooks, **options)
     checked = check_options(mode, hooks=hooks, **options)
+    if not all(isinstance(hook, _STATELESS_HOOKS) for hook in checked.hooks):
+        # Options such as backups= add hooks that are not shared between files.
+        return checked
     if len(_OPTIONS_CACHE) >= _OPTIONS_CACHE_SIZE:
         _OPTIONS_CACHE.clear()
     _OPTIONS_CACHE[key] = checked
