@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import stat
+import sys
 import warnings
 from collections.abc import Iterable
 from types import TracebackType
@@ -31,6 +32,11 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY"
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
+
+# Up to Python 3.13, open() sizes the default buffer by FileIO._blksize, which
+# _build_file_object() copies. NOTE: 3.14 changed how open() sizes it, so
+# there the file object comes from open() itself until the copy follows.
+_BUILD_FILE_OBJECTS = sys.version_info < (3, 14)
 
 
 # Checked options whose only hooks are FileSync and DirectorySync, which keep
@@ -374,6 +380,8 @@ class AtomicFile:
         # The file object shares the locked descriptor and never closes it:
         # the descriptor, and with it the flock, must outlive the file object
         # until after the rename, and sharing it saves a dup() and a close().
+        if options.buffering == -1 and _BUILD_FILE_OBJECTS:
+            return self._build_file_object()
         file_object = open(  # noqa: SIM115 - closed by commit() or discard()
             self._fd,
             self._mode.file_object_mode,
@@ -388,6 +396,31 @@ class AtomicFile:
             raw = raw.buffer if isinstance(raw, io.TextIOWrapper) else raw.raw
         raw.name = self.temp_path
         return file_object
+
+    def _build_file_object(self) -> IO[Any]:
+        """Stack the layers that open() would, for the default buffering.
+
+        open() asks isatty() of the descriptor, an ioctl, to choose line
+        buffering; a new regular file is never a terminal, so the layers are
+        built here without that system call, with the same buffer size.
+        """
+        assert self._fd is not None
+        mode = self._mode
+        raw = io.FileIO(self._fd, mode.raw_mode, closefd=False)
+        raw.name = self.temp_path
+        buffer_class = io.BufferedRandom if mode.readable else io.BufferedWriter
+        buffer = buffer_class(raw, raw._blksize)  # type: ignore[attr-defined]
+        if mode.binary:
+            return buffer
+        options = self._options
+        text = io.TextIOWrapper(
+            buffer,
+            encoding=options.encoding,
+            errors=options.errors,
+            newline=options.newline,
+        )
+        text.mode = mode.file_object_mode  # type: ignore[misc]
+        return text
 
     # Ending
 

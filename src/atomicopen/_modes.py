@@ -28,6 +28,12 @@ class Mode:
         return self.kind in "ar"
 
     @property
+    def raw_mode(self) -> str:
+        """The mode of the :class:`io.FileIO` under the file object."""
+        kind = "w" if self.kind == "x" else self.kind
+        return kind + ("+" if self.readable else "")
+
+    @property
     def file_object_mode(self) -> str:
         """The mode that :func:`io.open` gets for the temporary file's descriptor."""
         kind = "w" if self.kind == "x" else self.kind
