@@ -6,9 +6,10 @@ directory. Every figure is a median over interleaved rounds, in which each
 candidate runs one batch per round in a rotating order, so a slow spell of the
 disk hits all of them alike. Ratios compare figures from the same run.
 
-Run ``python benchmarks/run.py`` (about 3 minutes; ``--quick`` for about
-one) after ``pip install -e '.[bench]'``, or ``nox -s bench``. As root the
-tmpfs sections mount a tmpfs of their own; the system-call counts need strace.
+Run ``python benchmarks/run.py`` after ``pip install -e '.[bench]'``, or
+``nox -s bench``. A run takes one to a few minutes, depending on how fast the
+disk syncs, and ``--quick`` a fraction of that. As root the tmpfs sections
+mount a tmpfs of their own; the system-call counts need strace.
 These are measurements, not tests: the script never fails because of a figure.
 """
 
@@ -577,7 +578,7 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                 "1 KiB durable commits on disk",
                 disk,
                 writers.DURABLE,
-                rounds=9 if quick else 31,
+                rounds=9 if quick else 101,
                 batch=10 if quick else 20,
                 targets="target: atomicopen <= 1.05x",
             )
@@ -586,7 +587,7 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                     "1 KiB durable commits on tmpfs",
                     tmpfs,
                     writers.DURABLE,
-                    rounds=9 if quick else 31,
+                    rounds=9 if quick else 51,
                     batch=100 if quick else 300,
                     targets="target: atomicopen <= floor + 15 us",
                 )
@@ -598,16 +599,16 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                     f"1 KiB commits without fsync on {place}",
                     directory,
                     writers.UNSYNCED,
-                    rounds=9 if quick else 31,
+                    rounds=9 if quick else 101,
                     batch=batch // 3 if quick else batch,
                     targets="target: atomicopen <= 1.3x",
                 )
         if "stream" in only:
             results["stream"] = bench_streaming(
-                disk, (64 if quick else 256) * MIB, rounds=3 if quick else 7
+                disk, (64 if quick else 256) * MIB, rounds=3 if quick else 11
             )
         if "group" in only:
-            results["group"] = bench_group(disk, 100, rounds=3 if quick else 11)
+            results["group"] = bench_group(disk, 100, rounds=3 if quick else 31)
         if "lock" in only:
             results["lock"] = bench_lock(quick)
         if "syscalls" in only:
