@@ -414,7 +414,7 @@ def child_stream(path: str, size: int) -> None:
 
 
 def file_system_of(path: Path) -> tuple[str, str]:
-    """Return the file system type and source of the mount that holds ``path``."""
+    """Return the file system type and source of the mount that contains ``path``."""
     best = ("", "?", "?")
     resolved = str(path.resolve())
     with open("/proc/self/mountinfo") as mountinfo:

@@ -400,7 +400,7 @@ class AtomicFile:
     def _build_file_object(self) -> IO[Any]:
         """Stack the layers that open() would, for the default buffering.
 
-        open() asks isatty() of the descriptor, an ioctl, to choose line
+        open() calls isatty() on the descriptor, an ioctl, to choose line
         buffering; a new regular file is never a terminal, so the layers are
         built here without that system call, with the same buffer size.
         """
