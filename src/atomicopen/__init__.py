@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from . import hooks
 from ._api import atomic_open, atomic_write_bytes, atomic_write_text
+from ._cleanup import remove_stale_temp_files
 from ._core import AtomicFile
 from ._errors import (
     AtomicOpenError,
@@ -32,4 +33,5 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "hooks",
+    "remove_stale_temp_files",
 ]

@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from . import __version__
 from ._api import atomic_open
+from ._cleanup_cli import add_clean_command
 from ._options import DURABILITY_LEVELS
 
 _CHUNK = 1 << 16
@@ -84,6 +85,7 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_write_command,
+    add_clean_command,
 )
 
 
