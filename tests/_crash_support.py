@@ -20,9 +20,10 @@ END_MARKER = "COMMIT-END"
 # between the traced run and the runs with a fault injected.
 WRITER_ENV = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1"}
 
-# "PID name(" starts a system call in a log of strace -f -o. Lines that resume
-# an unfinished call ("PID <... name resumed>") and signal lines do not match.
-_CALL = re.compile(r"^(\d+)\s+([a-z_0-9]+)\(")
+# "name(" starts a system call in a log of strace -o, and "PID name(" in one of
+# strace -f -o. Lines that resume an unfinished call ("<... name resumed>") and
+# signal lines do not match.
+_CALL = re.compile(r"^(?:(\d+)\s+)?([a-z_0-9]+)\(")
 
 
 def writer_command(target: Path, mode: str, durability: str, data: bytes) -> list[str]:
@@ -94,12 +95,17 @@ def run_traced(
     injection: str | None = None,
     log_path: Path | None = None,
 ) -> TracedRun:
-    """Run ``command`` under ``strace -f`` and return the commit's system calls.
+    """Run ``command`` under strace and return the commit's system calls.
+
+    strace runs without ``-f``: importing atomicopen runs ``ldconfig -p`` in a
+    child process (``ctypes.util.find_library``), and with ``-f`` strace counts
+    ``when=`` in each process on its own, so an injection meant for the writer
+    also hits that child, whose failure sends the writer down another path.
 
     :param injection: an ``-e inject=...`` expression, or ``None``.
     """
     log = log_path or cwd / "strace.log"
-    arguments = [strace, "-f", "-s", "96", "-o", str(log)]
+    arguments = [strace, "-s", "96", "-o", str(log)]
     if injection is not None:
         arguments += ["-e", f"inject={injection}"]
     result = subprocess.run(
@@ -127,7 +133,7 @@ def run_traced(
 
 def commit_calls(lines: list[str]) -> list[Call]:
     """Return the system calls of the writer's main process between the markers."""
-    main_pid = lines[0].split()[0]
+    main_pid = _CALL.match(lines[0]).group(1)  # type: ignore[union-attr]
     counts: collections.Counter[str] = collections.Counter()
     calls: list[Call] = []
     inside = False
