@@ -64,3 +64,31 @@ def typecheck(session: nox.Session) -> None:
     """Check types with mypy --strict."""
     session.install("-e", ".[lint]", "nox")
     session.run("mypy")
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """Run the long crash soak: thousands of kills, then a long hypothesis search.
+
+    ATOMICOPEN_SOAK_SECONDS bounds the kill loop (default 600 s); the hypothesis
+    "soak" profile runs 2000 examples of the commit state machine.
+    """
+    session.install("-e", ".[test]")
+    seconds = os.environ.get("ATOMICOPEN_SOAK_SECONDS", "600")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-m",
+        "soak",
+        *session.posargs,
+        env={"ATOMICOPEN_SOAK_SECONDS": seconds},
+    )
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_crash_properties.py",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "soak"},
+    )
