@@ -32,7 +32,7 @@ def main() -> None:
     try:
         atomic = AtomicFile(target, mode, durability=durability)
         with atomic as file:
-            file.write(data)
+            file.write(data if "b" in mode else data.decode("ascii"))
             if "--hold" in flags:
                 file.flush()
                 print(atomic.temp_path, flush=True)

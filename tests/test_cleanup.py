@@ -18,10 +18,10 @@ import pytest
 from pytest_mock import MockerFixture
 
 import atomicopen
-from _crash_support import start_holding_writer
 from atomicopen import _cleanup, remove_stale_temp_files
 from atomicopen._cli import main
 from atomicopen._names import make_temp_name
+from tests._crash_support import start_holding_writer
 
 HOUR = 3600
 

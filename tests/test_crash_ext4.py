@@ -40,7 +40,7 @@ from pathlib import Path
 import pytest
 
 from atomicopen import AtomicFile, hooks
-from conftest import require_root, require_tool, unavailable
+from tests.conftest import require_root, require_tool, unavailable
 
 IMAGE_SIZE = 32 << 20
 OLD = b"old block\n" * 6000

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from atomicopen import AtomicFile, atomic_open
-from conftest import open_fds, temp_files
+from tests.conftest import open_fds, temp_files
 
 NAMES = st.sampled_from(["a.txt", "b.bin", "ü.dat"])
 DATA = st.binary(max_size=300)

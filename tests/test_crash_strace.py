@@ -27,9 +27,15 @@ from pathlib import Path
 
 import pytest
 
-from _crash_support import Call, TracedRun, rename_index, run_traced, writer_command
 from atomicopen import remove_stale_temp_files
-from conftest import require_tool, temp_files
+from tests._crash_support import (
+    Call,
+    TracedRun,
+    rename_index,
+    run_traced,
+    writer_command,
+)
+from tests.conftest import require_tool, temp_files
 
 OLD = b"old content\n" * 100
 # Longer than the 4096-byte buffer of the file object, so the writer's own

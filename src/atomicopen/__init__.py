@@ -8,7 +8,9 @@ see the old content or the new, never a torn file.
 from __future__ import annotations
 
 from . import hooks
-from ._api import atomic_open, atomic_write_bytes, atomic_write_text
+from ._api import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
+from ._backups import restore_backup
+from ._checksum import verify
 from ._cleanup import remove_stale_temp_files
 from ._core import AtomicFile
 from ._errors import (
@@ -17,6 +19,7 @@ from ._errors import (
     DirectorySyncWarning,
     HardLinkError,
     PostCommitError,
+    ValidationError,
 )
 
 __version__ = "0.1.0"
@@ -28,10 +31,14 @@ __all__ = [
     "DirectorySyncWarning",
     "HardLinkError",
     "PostCommitError",
+    "ValidationError",
     "__version__",
     "atomic_open",
     "atomic_write_bytes",
+    "atomic_write_json",
     "atomic_write_text",
     "hooks",
     "remove_stale_temp_files",
+    "restore_backup",
+    "verify",
 ]
