@@ -47,7 +47,7 @@ _CANDIDATE_FLAGS = (
 
 @dataclass
 class CleanupResult:
-    """What one cleanup of a directory did.
+    """The outcome of one cleanup of a directory.
 
     :ivar removed: paths of the stale temporary files removed, or that would
         be removed with ``dry_run``, sorted.
