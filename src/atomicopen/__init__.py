@@ -15,8 +15,11 @@ from ._errors import (
     DirectorySyncUnsupportedError,
     DirectorySyncWarning,
     HardLinkError,
+    InvalidJSONError,
+    LockTimeout,
     PostCommitError,
 )
+from ._update import update_json, update_text
 
 __version__ = "0.1.0"
 
@@ -26,10 +29,14 @@ __all__ = [
     "DirectorySyncUnsupportedError",
     "DirectorySyncWarning",
     "HardLinkError",
+    "InvalidJSONError",
+    "LockTimeout",
     "PostCommitError",
     "__version__",
     "atomic_open",
     "atomic_write_bytes",
     "atomic_write_text",
     "hooks",
+    "update_json",
+    "update_text",
 ]

@@ -9,6 +9,7 @@ from typing import BinaryIO
 
 from . import __version__
 from ._api import atomic_open
+from ._cli_lock import add_lock_arguments, add_update_json_command, lock_requested
 from ._options import DURABILITY_LEVELS
 
 _CHUNK = 1 << 16
@@ -66,6 +67,7 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
         action="store_false",
         help="replace a symbolic link at PATH instead of the file it points to",
     )
+    add_lock_arguments(parser, optional=True)
     parser.set_defaults(run=_run_write)
 
 
@@ -76,6 +78,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         durability=arguments.durability,
         permissions=arguments.permissions,
         follow_symlinks=arguments.follow_symlinks,
+        lock=lock_requested(arguments),
+        lock_timeout=arguments.lock_timeout,
     ) as file:
         while chunk := stdin.read(_CHUNK):
             file.write(chunk)
@@ -84,6 +88,7 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_write_command,
+    add_update_json_command,
 )
 
 
