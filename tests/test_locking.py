@@ -21,16 +21,6 @@ from typing import Any
 import portalocker
 import pytest
 
-from _lock_support import (
-    COUNT_KEY,
-    count_with_redis,
-    count_with_target_lock,
-    count_with_update_json,
-    hold_lock,
-    make_redis_lock,
-    read_count,
-    redis_server,
-)
 from atomicopen import (
     AtomicFile,
     AtomicOpenError,
@@ -41,7 +31,17 @@ from atomicopen import (
     update_text,
 )
 from atomicopen._cli import main
-from conftest import open_fds, require_tool, temp_files, unavailable
+from tests._lock_support import (
+    COUNT_KEY,
+    count_with_redis,
+    count_with_target_lock,
+    count_with_update_json,
+    hold_lock,
+    make_redis_lock,
+    read_count,
+    redis_server,
+)
+from tests.conftest import open_fds, require_tool, temp_files, unavailable
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -483,7 +483,7 @@ def test_update_json_invalid_file_left(counter: Path) -> None:
 
 def test_update_json_exception_discards(counter: Path) -> None:
     counter.write_text('{"a": 1}')
-    with pytest.raises(KeyError), update_json(counter) as document:  # noqa: PT012
+    with pytest.raises(KeyError), update_json(counter) as document:
         document["a"] = 2
         raise KeyError("b")
     assert counter.read_text() == '{"a": 1}'

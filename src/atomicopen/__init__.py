@@ -8,7 +8,9 @@ see the old content or the new, never a torn file.
 from __future__ import annotations
 
 from . import hooks
-from ._api import atomic_open, atomic_write_bytes, atomic_write_text
+from ._api import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
+from ._backups import restore_backup
+from ._checksum import verify
 from ._core import AtomicFile
 from ._errors import (
     AtomicOpenError,
@@ -18,6 +20,7 @@ from ._errors import (
     InvalidJSONError,
     LockTimeout,
     PostCommitError,
+    ValidationError,
 )
 from ._update import update_json, update_text
 
@@ -32,11 +35,15 @@ __all__ = [
     "InvalidJSONError",
     "LockTimeout",
     "PostCommitError",
+    "ValidationError",
     "__version__",
     "atomic_open",
     "atomic_write_bytes",
+    "atomic_write_json",
     "atomic_write_text",
     "hooks",
+    "restore_backup",
     "update_json",
     "update_text",
+    "verify",
 ]

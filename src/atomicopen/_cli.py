@@ -9,6 +9,12 @@ from typing import BinaryIO
 
 from . import __version__
 from ._api import atomic_open
+from ._cli_hooks import (
+    add_restore_command,
+    add_verify_command,
+    add_write_hook_options,
+    write_hook_options,
+)
 from ._cli_lock import add_lock_arguments, add_update_json_command, lock_requested
 from ._options import DURABILITY_LEVELS
 
@@ -68,6 +74,7 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
         help="replace a symbolic link at PATH instead of the file it points to",
     )
     add_lock_arguments(parser, optional=True)
+    add_write_hook_options(parser)
     parser.set_defaults(run=_run_write)
 
 
@@ -80,6 +87,7 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         follow_symlinks=arguments.follow_symlinks,
         lock=lock_requested(arguments),
         lock_timeout=arguments.lock_timeout,
+        **write_hook_options(arguments),
     ) as file:
         while chunk := stdin.read(_CHUNK):
             file.write(chunk)
@@ -89,6 +97,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_write_command,
     add_update_json_command,
+    add_restore_command,
+    add_verify_command,
 )
 
 

@@ -19,6 +19,7 @@ from ._locking import Lockable, make_lock_request
 from ._modes import parse_mode
 from ._options import check_options
 from ._tempfile import apply_metadata, create_temp, initial_mode
+from ._validators import Validator
 from .hooks import CommitContext, CommitHook
 
 __all__ = ["AtomicFile"]
@@ -26,6 +27,9 @@ __all__ = ["AtomicFile"]
 logger = logging.getLogger(__name__)
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+
+# Errors of write(2) that a caller's f.write() raises without a file name.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
@@ -51,7 +55,7 @@ class AtomicFile:
     :param newline: as for :func:`open`, in text modes only.
     :param durability: ``"full"`` syncs the file before the rename and the
         directory after it, so a returned commit survives power loss.
-        ``"file"`` syncs only the file, so after a power loss the path holds
+        ``"file"`` syncs only the file, so after a power loss the path contains
         the old or the new content, complete. ``"none"`` syncs nothing and
         survives a crash of the process, not of the machine.
     :param permissions: the new file's mode, such as ``0o600``. By default an
@@ -75,8 +79,16 @@ class AtomicFile:
         :class:`portalocker.RedisLock`, is used instead of the lock file.
     :param lock_timeout: seconds to wait for the lock, or ``None`` to wait as
         long as it takes; then :class:`LockTimeout` is raised.
+    :param backups: keep this many previous versions as ``<name>.1`` (newest)
+        to ``<name>.<backups>``, as :class:`~atomicopen.hooks.Backups` does;
+        ``0`` keeps none.
+    :param validate: ``"json"``, ``"toml"`` or a callable that takes the
+        temporary file's path, run before anything is synced, as
+        :class:`~atomicopen.hooks.Validate` does. Invalid content raises
+        :class:`~atomicopen.ValidationError` and the target stays unchanged.
     :raises ValueError: for a malformed or read-only ``mode`` or an invalid
-        option, before anything touches the disk.
+        option, such as an unknown ``validate`` name, before anything touches
+        the disk.
 
     Example::
 
@@ -102,6 +114,8 @@ class AtomicFile:
         hooks: Iterable[CommitHook] = (),
         lock: bool | Lockable | None = None,
         lock_timeout: float | None = None,
+        backups: int = 0,
+        validate: str | Validator | None = None,
     ) -> None:
         self._given_path = os.fspath(file)
         self._path = os.fsdecode(self._given_path)
@@ -119,6 +133,8 @@ class AtomicFile:
             on_dir_sync_unsupported=on_dir_sync_unsupported,
             replace_timeout=replace_timeout,
             hooks=hooks,
+            validate=validate,
+            backups=backups,
         )
         self._lock = make_lock_request(lock, lock_timeout)
         self._state = "new"
@@ -169,8 +185,17 @@ class AtomicFile:
     ) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.discard()
+            return
+        self.discard()
+        if (
+            isinstance(exc_value, OSError)
+            and exc_value.filename is None
+            and exc_value.errno in _WRITE_ERRNOS
+            and self._directory is not None
+        ):
+            # A write through the file object failed, and the file object only
+            # has a descriptor: name the file that was left unchanged.
+            exc_value.filename = self._target_path
 
     def __del__(self) -> None:
         if getattr(self, "_state", None) == "open":
