@@ -18,9 +18,12 @@ from ._errors import (
     DirectorySyncUnsupportedError,
     DirectorySyncWarning,
     HardLinkError,
+    InvalidJSONError,
+    LockTimeout,
     PostCommitError,
     ValidationError,
 )
+from ._update import update_json, update_text
 
 __version__ = "0.1.0"
 
@@ -30,6 +33,8 @@ __all__ = [
     "DirectorySyncUnsupportedError",
     "DirectorySyncWarning",
     "HardLinkError",
+    "InvalidJSONError",
+    "LockTimeout",
     "PostCommitError",
     "ValidationError",
     "__version__",
@@ -40,5 +45,7 @@ __all__ = [
     "hooks",
     "remove_stale_temp_files",
     "restore_backup",
+    "update_json",
+    "update_text",
     "verify",
 ]

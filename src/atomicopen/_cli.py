@@ -16,6 +16,7 @@ from ._cli_hooks import (
     add_write_hook_options,
     write_hook_options,
 )
+from ._cli_lock import add_lock_arguments, add_update_json_command, lock_requested
 from ._options import DURABILITY_LEVELS
 
 _CHUNK = 1 << 16
@@ -73,6 +74,7 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
         action="store_false",
         help="replace a symbolic link at PATH instead of the file it points to",
     )
+    add_lock_arguments(parser, optional=True)
     add_write_hook_options(parser)
     parser.set_defaults(run=_run_write)
 
@@ -84,6 +86,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         durability=arguments.durability,
         permissions=arguments.permissions,
         follow_symlinks=arguments.follow_symlinks,
+        lock=lock_requested(arguments),
+        lock_timeout=arguments.lock_timeout,
         **write_hook_options(arguments),
     ) as file:
         while chunk := stdin.read(_CHUNK):
@@ -94,6 +98,7 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_write_command,
     add_clean_command,
+    add_update_json_command,
     add_restore_command,
     add_verify_command,
 )

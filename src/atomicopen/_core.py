@@ -15,6 +15,7 @@ from typing import IO, Any
 from ._copy import copy_content
 from ._directory import Directory, resolve_target
 from ._errors import AtomicOpenError, HardLinkError, PostCommitError, annotate
+from ._locking import Lockable, make_lock_request
 from ._modes import parse_mode
 from ._options import check_options
 from ._tempfile import apply_metadata, create_temp, initial_mode
@@ -70,6 +71,14 @@ class AtomicFile:
     :param replace_timeout: on Windows, how many seconds to retry a rename that
         another program's open handle blocks.
     :param hooks: extra :class:`~atomicopen.hooks.CommitHook` objects.
+    :param lock: ``True`` takes an exclusive lock on ``<target name>.lock`` in
+        the target's directory before the temporary file is created or the
+        current content is read, and holds it until after the rename and the
+        directory fsync, so concurrent read-modify-write cycles never lose an
+        update. Another object with ``acquire()`` and ``release()``, such as
+        :class:`portalocker.RedisLock`, is used instead of the lock file.
+    :param lock_timeout: seconds to wait for the lock, or ``None`` to wait as
+        long as it takes; then :class:`LockTimeout` is raised.
     :param backups: keep this many previous versions as ``<name>.1`` (newest)
         to ``<name>.<backups>``, as :class:`~atomicopen.hooks.Backups` does;
         ``0`` keeps none.
@@ -103,6 +112,8 @@ class AtomicFile:
         on_dir_sync_unsupported: str = "raise",
         replace_timeout: float = 1.0,
         hooks: Iterable[CommitHook] = (),
+        lock: bool | Lockable | None = None,
+        lock_timeout: float | None = None,
         backups: int = 0,
         validate: str | Validator | None = None,
     ) -> None:
@@ -125,6 +136,7 @@ class AtomicFile:
             validate=validate,
             backups=backups,
         )
+        self._lock = make_lock_request(lock, lock_timeout)
         self._state = "new"
         self._directory: Directory | None = None
         self._name = ""
@@ -207,6 +219,7 @@ class AtomicFile:
             ``"r+"`` the file itself.
         :raises FileExistsError: for ``"x"`` if the file exists.
         :raises IsADirectoryError: if the path is a directory.
+        :raises LockTimeout: if ``lock_timeout`` expired first.
         :raises OSError: for any other failure, with the target's path. No
             temporary file is left behind.
         """
@@ -220,6 +233,8 @@ class AtomicFile:
         self._directory = Directory(directory_path)
         self._state = "open"
         try:
+            if self._lock is not None:
+                self._lock.acquire(self._directory, self._name, self._target_path)
             existing = self._inspect_target()
             self._create_temp(existing)
             if self._mode.copies_existing and existing is not None:
@@ -360,6 +375,8 @@ class AtomicFile:
             self._run_stage("validate", context)
             self._run_stage("before_replace", context)
             self._close_file_object()
+            if self._lock is not None:
+                self._lock.ensure_held(context.path)
             self._rename()
         except BaseException:
             self._abort()
@@ -495,7 +512,10 @@ class AtomicFile:
         self._release()
 
     def _release(self) -> None:
-        """Close the descriptors, which releases the temporary file's flock."""
+        """Close the descriptors, then release the lock of ``lock=``.
+
+        Closing the temporary file's descriptor releases its own flock.
+        """
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
@@ -507,3 +527,5 @@ class AtomicFile:
                 self._directory.close()
             except OSError:
                 logger.exception("cannot close the directory %s", self._directory.path)
+        if self._lock is not None:
+            self._lock.release()

@@ -15,6 +15,8 @@ __all__ = [
     "DirectorySyncUnsupportedError",
     "DirectorySyncWarning",
     "HardLinkError",
+    "InvalidJSONError",
+    "LockTimeout",
     "PostCommitError",
     "ValidationError",
 ]
@@ -59,6 +61,51 @@ class PostCommitError(AtomicOpenError):
         if self.errno is None:
             return str(self.strerror)
         return super().__str__()
+
+
+class LockTimeout(AtomicOpenError, TimeoutError):
+    """The lock was not acquired within ``lock_timeout`` seconds.
+
+    Nothing was written: no temporary file exists and the target is unchanged.
+
+    :ivar lock: the lock file's path, or the ``repr`` of a lock object.
+    :ivar timeout: the seconds waited, or ``None`` when a lock object's own
+        timeout expired.
+    """
+
+    def __init__(self, lock: str, timeout: float | None, path: str | None) -> None:
+        waited = "its own timeout" if timeout is None else f"{timeout:g} s"
+        super().__init__(
+            errno.ETIMEDOUT,
+            f"timed out after {waited} waiting for the lock {lock}, which another"
+            " writer holds; nothing was written: retry later or give a longer"
+            " lock_timeout",
+            path,
+        )
+        self.lock = lock
+        self.timeout = timeout
+
+    def __reduce__(self) -> tuple[type[LockTimeout], tuple[str, float | None, str]]:
+        return type(self), (self.lock, self.timeout, self.filename)
+
+
+class InvalidJSONError(AtomicOpenError, ValueError):
+    """The file to update exists but does not hold valid JSON; it was left as is.
+
+    :ivar reason: what the decoder reported, with the line and column.
+    """
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(
+            errno.EINVAL,
+            f"not valid JSON ({reason}); the file was left unchanged: fix it,"
+            " or move it away to start from the default document",
+            path,
+        )
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[type[InvalidJSONError], tuple[str, str]]:
+        return type(self), (self.filename, self.reason)
 
 
 class DirectorySyncUnsupportedError(PostCommitError):
