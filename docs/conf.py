@@ -1,6 +1,6 @@
 """Sphinx configuration of the atomicopen documentation.
 
-Build it with ``nox -s docs`` or ``tox -e docs``; both run the HTML and the
+Build it with ``nox -s docs`` or ``tox -e docs``. Both run the HTML and the
 doctest builders with ``-W -n``, so a warning or a broken cross-reference
 fails the build.
 """
