@@ -11,11 +11,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.powerlossfs import PowerLossMount, missing_requirements
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -58,7 +62,7 @@ class TmpfsMount:
 
 
 @pytest.fixture
-def mount_tmpfs(tmp_path: Path) -> Iterator[object]:
+def mount_tmpfs(tmp_path: Path) -> Iterator[Callable[..., TmpfsMount]]:
     """Mount a fresh tmpfs; call the fixture with the size in bytes.
 
     Skips with the reason where mounting is refused (no root, no privileges in
@@ -94,6 +98,29 @@ def mount_tmpfs(tmp_path: Path) -> Iterator[object]:
         subprocess.run(["umount", "-l", str(point)], check=False, capture_output=True)
 
 
+@pytest.fixture
+def powerfs(tmp_path: Path) -> Iterator[PowerLossMount]:
+    """Mount a power-loss file system (``tests.powerlossfs``) over an empty disk.
+
+    The backing directory is ``tmp_path / "disk"`` and the mountpoint
+    ``tmp_path / "mnt"``. The finalizer unmounts even when the test fails.
+    Skips with the reason where FUSE is missing, and fails instead in CI.
+    """
+    reason = missing_requirements()
+    if reason is not None:
+        unavailable(f"power-loss file system: {reason}")
+    backing = tmp_path / "disk"
+    mountpoint = tmp_path / "mnt"
+    backing.mkdir()
+    mountpoint.mkdir()
+    fs = PowerLossMount(backing, mountpoint)
+    fs.start()
+    try:
+        yield fs
+    finally:
+        fs.stop()
+
+
 def open_fds() -> set[int]:
     """Return this process's open file descriptors."""
     return {int(name) for name in os.listdir("/proc/self/fd")}
@@ -103,4 +130,74 @@ def temp_files(directory: Path) -> list[str]:
     """Return the names of atomicopen temporary files in ``directory``."""
     return sorted(
         name for name in os.listdir(directory) if name.startswith(".atomicopen.")
+    )
+
+
+NOBODY = 65534
+
+
+@pytest.fixture
+def public_dir() -> Iterator[Path]:
+    """A directory that other users can reach, for tests run as ``nobody``.
+
+    pytest's ``tmp_path`` lies under a 0700 directory, which ``nobody`` cannot
+    enter, so this one is made directly under the system's temp directory.
+    """
+    require_root()
+    path = Path(tempfile.mkdtemp(prefix="atomicopen-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nobody_pythonpath(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A copy of the package that the user ``nobody`` can read.
+
+    The checkout may lie under a directory that only root can enter, as
+    pytest's own temp directories do, so the tests run as ``nobody`` import a
+    copy from a world-readable directory.
+    """
+    require_root()
+    path = Path(tempfile.mkdtemp(prefix="atomicopen-src-"))
+    path.chmod(0o755)
+    package = Path(__file__).resolve().parent.parent / "src" / "atomicopen"
+    shutil.copytree(package, path / "atomicopen")
+    for directory, _, files in os.walk(path):
+        os.chmod(directory, 0o755)
+        for name in files:
+            os.chmod(os.path.join(directory, name), 0o644)
+    yield str(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def run_as_nobody(
+    command: list[str], pythonpath: str, *, groups: str = "", check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run ``command`` as the unprivileged user ``nobody``.
+
+    As root, file modes do not stop writes, so permission errors are tested as
+    another user. ``setpriv`` comes with util-linux.
+
+    :param pythonpath: the ``nobody_pythonpath`` fixture's directory.
+    :param groups: supplementary group ids, comma-separated.
+    """
+    require_root()
+    setpriv = require_tool("setpriv")
+    group_option = f"--groups={groups}" if groups else "--clear-groups"
+    prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", group_option]
+    env = {**os.environ, "PYTHONPATH": pythonpath, "HOME": "/"}
+    probe = subprocess.run(
+        [*prefix, sys.executable, "-c", "import atomicopen"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    if probe.returncode != 0:
+        # Not a missing tool that CI should have installed, but a property of
+        # where the interpreter lives, so this skips in CI too.
+        pytest.skip(f"nobody cannot run {sys.executable}: {probe.stderr.strip()}")
+    return subprocess.run(
+        [*prefix, *command], capture_output=True, text=True, check=check, env=env
     )

@@ -26,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
+# Errors of write(2) that a caller's f.write() raises without a file name.
+_WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 
@@ -50,7 +53,7 @@ class AtomicFile:
     :param newline: as for :func:`open`, in text modes only.
     :param durability: ``"full"`` syncs the file before the rename and the
         directory after it, so a returned commit survives power loss.
-        ``"file"`` syncs only the file, so after a power loss the path holds
+        ``"file"`` syncs only the file, so after a power loss the path contains
         the old or the new content, complete. ``"none"`` syncs nothing and
         survives a crash of the process, not of the machine.
     :param permissions: the new file's mode, such as ``0o600``. By default an
@@ -157,8 +160,17 @@ class AtomicFile:
     ) -> None:
         if exc_type is None:
             self.commit()
-        else:
-            self.discard()
+            return
+        self.discard()
+        if (
+            isinstance(exc_value, OSError)
+            and exc_value.filename is None
+            and exc_value.errno in _WRITE_ERRNOS
+            and self._directory is not None
+        ):
+            # A write through the file object failed, and the file object only
+            # has a descriptor: name the file that was left unchanged.
+            exc_value.filename = self._target_path
 
     def __del__(self) -> None:
         if getattr(self, "_state", None) == "open":

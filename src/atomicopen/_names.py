@@ -55,12 +55,18 @@ def _truncate(name: str, max_bytes: int) -> str:
     if len(encoded) <= max_bytes:
         return name
     cut = encoded[:max_bytes]
-    # Drop the bytes of a multi-byte UTF-8 sequence that the cut split.
+    # Drop a multi-byte UTF-8 sequence that the cut left incomplete.
     end = len(cut)
     while end > 0 and 0x80 <= cut[end - 1] <= 0xBF:
         end -= 1
     if end > 0 and cut[end - 1] >= 0xC0:
-        tail_length = len(cut) - end + 1
-        needed = 2 if cut[end - 1] < 0xE0 else 3 if cut[end - 1] < 0xF0 else 4
-        cut = cut[: end - 1] if tail_length < needed else cut
+        lead = cut[end - 1]
+        if lead >= 0xF0:
+            sequence_length = 4
+        elif lead >= 0xE0:
+            sequence_length = 3
+        else:
+            sequence_length = 2
+        if len(cut) - (end - 1) < sequence_length:
+            cut = cut[: end - 1]
     return os.fsdecode(cut)

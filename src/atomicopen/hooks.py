@@ -154,7 +154,7 @@ class DirectorySync(CommitHook):
         self.on_unsupported = on_unsupported
 
     def after_replace(self, context: CommitContext) -> None:
-        """Fsync the directory that holds the target."""
+        """Fsync the directory that contains the target."""
         try:
             context.directory.fsync()
         except OSError as error:

@@ -1,0 +1,176 @@
+"""The atomicopen command line."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import pytest
+
+from atomicopen._cli import main
+from tests.conftest import TmpfsMount, temp_files
+
+COMMANDS = {
+    "module": [sys.executable, "-m", "atomicopen"],
+    "script": [os.path.join(os.path.dirname(sys.executable), "atomicopen")],
+}
+
+
+def run(
+    command: str, *arguments: str, stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [*COMMANDS[command], *arguments], input=stdin, capture_output=True, check=False
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_write_commits_standard_input(tmp_path: Path, command: str) -> None:
+    if command == "script" and not os.path.exists(COMMANDS["script"][0]):
+        pytest.skip("the console script is not installed next to this interpreter")
+    target = tmp_path / "out.txt"
+    result = run(command, "write", str(target), stdin=b"hello\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+    assert target.read_bytes() == b"hello\n"
+
+
+def test_write_is_a_sponge(tmp_path: Path) -> None:
+    # The reader of the pipe reads the file while the writer replaces it.
+    target = tmp_path / "config.txt"
+    target.write_text("b\na\nc\n")
+    script = f"sort {target} | {sys.executable} -m atomicopen write {target}"
+    subprocess.run(["sh", "-c", script], check=True)
+    assert target.read_text() == "a\nb\nc\n"
+
+
+def test_write_large_input_streams(tmp_path: Path) -> None:
+    target = tmp_path / "big.bin"
+    data = os.urandom(5 << 20)
+    result = run("module", "write", str(target), stdin=data)
+    assert result.returncode == 0
+    assert target.read_bytes() == data
+
+
+def test_write_empty_input(tmp_path: Path) -> None:
+    target = tmp_path / "empty.txt"
+    target.write_text("old")
+    assert run("module", "write", str(target)).returncode == 0
+    assert target.read_bytes() == b""
+
+
+@pytest.mark.parametrize(
+    ("text", "mode"), [("600", 0o600), ("0o640", 0o640), ("0755", 0o755)]
+)
+def test_write_permissions_octal(tmp_path: Path, text: str, mode: int) -> None:
+    target = tmp_path / "perm.txt"
+    assert main(["write", str(target), "--permissions", text], stdin=_stdin(b"x")) == 0
+    assert stat.S_IMODE(target.stat().st_mode) == mode
+
+
+@pytest.mark.parametrize("text", ["rw", "999", "17777", "-1"])
+def test_write_bad_permissions_exit_2(tmp_path: Path, text: str) -> None:
+    target = tmp_path / "perm.txt"
+    result = run("module", "write", str(target), "--permissions", text)
+    assert result.returncode == 2
+    assert text in result.stderr.decode()
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("durability", ["full", "file", "none"])
+def test_write_durability_choice(tmp_path: Path, durability: str) -> None:
+    target = tmp_path / "d.txt"
+    assert (
+        main(["write", str(target), "--durability", durability], stdin=_stdin(b"d"))
+        == 0
+    )
+    assert target.read_bytes() == b"d"
+
+
+def test_write_bad_durability_exit_2(tmp_path: Path) -> None:
+    result = run("module", "write", str(tmp_path / "x"), "--durability", "always")
+    assert result.returncode == 2
+    assert b"always" in result.stderr
+
+
+def test_write_no_follow_symlinks(tmp_path: Path) -> None:
+    (tmp_path / "real").write_text("real")
+    (tmp_path / "link").symlink_to("real")
+    assert (
+        main(
+            ["write", str(tmp_path / "link"), "--no-follow-symlinks"],
+            stdin=_stdin(b"n"),
+        )
+        == 0
+    )
+    assert not (tmp_path / "link").is_symlink()
+    assert (tmp_path / "real").read_text() == "real"
+
+
+def test_write_failure_one_line_and_untouched(tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "file.txt"
+    result = run("module", "write", str(target), stdin=b"data")
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("atomicopen: error: ")
+    assert str(tmp_path / "missing-dir") in lines[0]
+    assert "not found" in lines[0]
+
+
+def test_write_read_only_mount(mount_tmpfs: Callable[..., TmpfsMount]) -> None:
+    mount = mount_tmpfs(1 << 20)
+    target = mount.path / "ro.txt"
+    target.write_text("old")
+    mount.remount("ro")
+    result = run("module", "write", str(target), stdin=b"new")
+    assert result.returncode == 1
+    message = result.stderr.decode()
+    assert str(target) in message
+    assert "Read-only file system" in message
+    assert target.read_text() == "old"
+
+
+def test_write_disk_full(mount_tmpfs: Callable[..., TmpfsMount]) -> None:
+    mount = mount_tmpfs(1 << 20)
+    target = mount.path / "full.bin"
+    target.write_bytes(b"old")
+    result = run("module", "write", str(target), stdin=b"x" * (2 << 20))
+    assert result.returncode == 1
+    assert "No space left on device" in result.stderr.decode()
+    assert str(target) in result.stderr.decode()
+    assert target.read_bytes() == b"old"
+    assert temp_files(mount.path) == []
+
+
+def test_interrupt_leaves_target(tmp_path: Path) -> None:
+    target = tmp_path / "target.txt"
+    target.write_text("old")
+
+    class Interrupting:
+        def read(self, size: int) -> bytes:
+            raise KeyboardInterrupt
+
+    assert main(["write", str(target)], stdin=Interrupting()) == 130  # type: ignore[arg-type]
+    assert target.read_text() == "old"
+    assert temp_files(tmp_path) == []
+
+
+def test_no_command_exit_2() -> None:
+    assert run("module").returncode == 2
+
+
+def test_version() -> None:
+    result = run("module", "--version")
+    assert result.returncode == 0
+    assert result.stdout.decode().strip()
+
+
+def _stdin(data: bytes) -> BinaryIO:
+    return io.BytesIO(data)
