@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import require_tool
+from tests.conftest import require_tool
 
 DOCS_TRACE = Path(__file__).parent.parent / "docs" / "concepts" / "commit.strace"
 
