@@ -8,7 +8,9 @@ see the old content or the new, never a torn file.
 from __future__ import annotations
 
 from . import hooks
-from ._api import atomic_open, atomic_write_bytes, atomic_write_text
+from ._api import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
+from ._backups import restore_backup
+from ._checksum import verify
 from ._core import AtomicFile
 from ._errors import (
     AtomicOpenError,
@@ -16,6 +18,7 @@ from ._errors import (
     DirectorySyncWarning,
     HardLinkError,
     PostCommitError,
+    ValidationError,
 )
 
 __version__ = "0.1.0"
@@ -27,9 +30,13 @@ __all__ = [
     "DirectorySyncWarning",
     "HardLinkError",
     "PostCommitError",
+    "ValidationError",
     "__version__",
     "atomic_open",
     "atomic_write_bytes",
+    "atomic_write_json",
     "atomic_write_text",
     "hooks",
+    "restore_backup",
+    "verify",
 ]

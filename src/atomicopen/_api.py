@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
 from ._core import AtomicFile, PathLike
+from ._validators import Validator
 from .hooks import CommitHook
 
-__all__ = ["atomic_open", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+]
+
+# Keyword arguments of json.dumps() that atomic_write_json() passes on; the
+# others go to atomic_open().
+_JSON_OPTIONS = frozenset(
+    {"skipkeys", "ensure_ascii", "check_circular", "allow_nan", "cls", "separators"}
+    | {"default"}
+)
 
 
 def atomic_open(
@@ -26,6 +40,8 @@ def atomic_open(
     on_dir_sync_unsupported: str = "raise",
     replace_timeout: float = 1.0,
     hooks: Iterable[CommitHook] = (),
+    backups: int = 0,
+    validate: str | Validator | None = None,
 ) -> AtomicFile:
     """Open ``file`` for an atomic replace; use the result in a ``with`` block.
 
@@ -56,6 +72,8 @@ def atomic_open(
         on_dir_sync_unsupported=on_dir_sync_unsupported,
         replace_timeout=replace_timeout,
         hooks=hooks,
+        backups=backups,
+        validate=validate,
     )
 
 
@@ -94,3 +112,36 @@ def atomic_write_bytes(path: PathLike, data: bytes, **options: Any) -> None:
         raise TypeError("data must be bytes, not str; use atomic_write_text() for text")
     with atomic_open(path, "wb", **options) as file:
         file.write(data)
+
+
+def atomic_write_json(
+    path: PathLike,
+    obj: Any,
+    *,
+    indent: int | str | None = 2,
+    sort_keys: bool = False,
+    **options: Any,
+) -> None:
+    """Replace ``path`` with ``obj`` serialized as JSON, atomically.
+
+    The whole object is serialized before any file is created, so an object
+    that :mod:`json` cannot encode raises and leaves nothing behind. The file
+    is UTF-8 and ends with a newline.
+
+    :param indent: as for :func:`json.dumps`; ``None`` for one line.
+    :param sort_keys: as for :func:`json.dumps`.
+    :param options: ``skipkeys``, ``ensure_ascii``, ``check_circular``,
+        ``allow_nan``, ``cls``, ``separators`` and ``default`` go to
+        :func:`json.dumps`; the others are the keyword options of
+        :func:`atomic_open`, such as ``backups=3``.
+    :raises TypeError: if ``obj`` contains a value that JSON cannot encode.
+    :raises ValueError: for a circular reference, or NaN with
+        ``allow_nan=False``.
+
+    Example::
+
+        atomic_write_json("config.json", {"debug": False}, backups=3)
+    """
+    json_options = {key: options.pop(key) for key in _JSON_OPTIONS & options.keys()}
+    text = json.dumps(obj, indent=indent, sort_keys=sort_keys, **json_options)
+    atomic_write_text(path, text + "\n", **options)

@@ -9,6 +9,12 @@ from typing import BinaryIO
 
 from . import __version__
 from ._api import atomic_open
+from ._cli_hooks import (
+    add_restore_command,
+    add_verify_command,
+    add_write_hook_options,
+    write_hook_options,
+)
 from ._options import DURABILITY_LEVELS
 
 _CHUNK = 1 << 16
@@ -66,6 +72,7 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
         action="store_false",
         help="replace a symbolic link at PATH instead of the file it points to",
     )
+    add_write_hook_options(parser)
     parser.set_defaults(run=_run_write)
 
 
@@ -76,6 +83,7 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         durability=arguments.durability,
         permissions=arguments.permissions,
         follow_symlinks=arguments.follow_symlinks,
+        **write_hook_options(arguments),
     ) as file:
         while chunk := stdin.read(_CHUNK):
             file.write(chunk)
@@ -84,6 +92,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_write_command,
+    add_restore_command,
+    add_verify_command,
 )
 
 

@@ -18,6 +18,7 @@ from ._errors import AtomicOpenError, HardLinkError, PostCommitError, annotate
 from ._modes import parse_mode
 from ._options import check_options
 from ._tempfile import apply_metadata, create_temp, initial_mode
+from ._validators import Validator
 from .hooks import CommitContext, CommitHook
 
 __all__ = ["AtomicFile"]
@@ -69,8 +70,16 @@ class AtomicFile:
     :param replace_timeout: on Windows, how many seconds to retry a rename that
         another program's open handle blocks.
     :param hooks: extra :class:`~atomicopen.hooks.CommitHook` objects.
+    :param backups: keep this many previous versions as ``<name>.1`` (newest)
+        to ``<name>.<backups>``, as :class:`~atomicopen.hooks.Backups` does;
+        ``0`` keeps none.
+    :param validate: ``"json"``, ``"toml"`` or a callable that takes the
+        temporary file's path, run before anything is synced, as
+        :class:`~atomicopen.hooks.Validate` does. Invalid content raises
+        :class:`~atomicopen.ValidationError` and the target stays unchanged.
     :raises ValueError: for a malformed or read-only ``mode`` or an invalid
-        option, before anything touches the disk.
+        option, such as an unknown ``validate`` name, before anything touches
+        the disk.
 
     Example::
 
@@ -94,6 +103,8 @@ class AtomicFile:
         on_dir_sync_unsupported: str = "raise",
         replace_timeout: float = 1.0,
         hooks: Iterable[CommitHook] = (),
+        backups: int = 0,
+        validate: str | Validator | None = None,
     ) -> None:
         self._given_path = os.fspath(file)
         self._path = os.fsdecode(self._given_path)
@@ -111,6 +122,8 @@ class AtomicFile:
             on_dir_sync_unsupported=on_dir_sync_unsupported,
             replace_timeout=replace_timeout,
             hooks=hooks,
+            validate=validate,
+            backups=backups,
         )
         self._state = "new"
         self._directory: Directory | None = None

@@ -31,6 +31,7 @@ _OPEN_DIRECTORY_FLAGS = (
 )
 
 RENAME_NOREPLACE = 1
+RENAME_EXCHANGE = 2
 # Errors with which renameat2() says that the kernel or the file system lacks
 # RENAME_NOREPLACE, as opposed to a failure of the rename itself.
 _NOREPLACE_UNSUPPORTED = frozenset({errno.ENOSYS, errno.EINVAL, errno.ENOTSUP})
@@ -190,15 +191,46 @@ class Directory:
             )
         self._link_then_unlink(source, target)
 
+    def link(self, source: str, target: str) -> None:
+        """Create ``target`` as another hard link to ``source``, not following links.
+
+        :raises FileExistsError: if ``target`` exists.
+        """
+        os.link(
+            self._at(source),
+            self._at(target),
+            src_dir_fd=self.fd,
+            dst_dir_fd=self.fd,
+            follow_symlinks=False,
+        )
+
+    def exchange(self, first: str, second: str) -> bool:
+        """Swap ``first`` and ``second`` atomically with ``RENAME_EXCHANGE``.
+
+        Returns ``False``, changing nothing, where the kernel or the file system
+        lacks ``renameat2(RENAME_EXCHANGE)`` (Linux before 3.15, non-Linux
+        systems, some network file systems).
+
+        :raises OSError: if the swap itself failed, such as for a missing name.
+        """
+        if self.fd is None or _renameat2 is None:
+            return False
+        result = _renameat2(
+            self.fd, os.fsencode(first), self.fd, os.fsencode(second), RENAME_EXCHANGE
+        )
+        if result == 0:
+            return True
+        code = ctypes.get_errno()
+        if code in _NOREPLACE_UNSUPPORTED:
+            logger.debug(
+                "renameat2(RENAME_EXCHANGE) unsupported: %s", os.strerror(code)
+            )
+            return False
+        raise OSError(code, os.strerror(code), self.join(second))
+
     def _link_then_unlink(self, source: str, target: str) -> None:
         try:
-            os.link(
-                self._at(source),
-                self._at(target),
-                src_dir_fd=self.fd,
-                dst_dir_fd=self.fd,
-                follow_symlinks=False,
-            )
+            self.link(source, target)
         except OSError as error:
             if error.errno not in _LINK_UNSUPPORTED:
                 raise

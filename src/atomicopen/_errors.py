@@ -16,6 +16,7 @@ __all__ = [
     "DirectorySyncWarning",
     "HardLinkError",
     "PostCommitError",
+    "ValidationError",
 ]
 
 
@@ -83,11 +84,14 @@ class PostCommitError(AtomicOpenError):
     """
 
     def __init__(self, message: str, path: str, code: int | None = None) -> None:
-        if code is None:
-            super().__init__(message)
-            self.filename = path
-        else:
-            super().__init__(code, message, path)
+        super().__init__(code, message, path)
+
+    def __str__(self) -> str:
+        # OSError would print "[Errno None] ..." for a step that raised
+        # something other than an OSError; the message names the path already.
+        if self.errno is None:
+            return str(self.strerror)
+        return super().__str__()
 
 
 class DirectorySyncUnsupportedError(PostCommitError):
@@ -108,6 +112,17 @@ class DirectorySyncUnsupportedError(PostCommitError):
 
     def __init__(self, message: str, path: str) -> None:
         super().__init__(message, path, errno.EINVAL)
+
+
+class ValidationError(AtomicOpenError, ValueError):
+    """The new content failed validation, so the commit was aborted.
+
+    The target is unchanged and the temporary file is removed. ``filename`` is
+    the target's path, and ``__cause__`` is the parser's or validator's error.
+    """
+
+    def __init__(self, message: str, path: str) -> None:
+        super().__init__(errno.EINVAL, message, path)
 
 
 class DirectorySyncWarning(UserWarning):

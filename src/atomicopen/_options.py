@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from ._modes import Mode
-from .hooks import STAGES, CommitHook, DirectorySync, FileSync
+from .hooks import STAGES, Backups, CommitHook, DirectorySync, FileSync, Validate
 
 DURABILITY_LEVELS = ("full", "file", "none")
 _NEWLINES = (None, "", "\n", "\r", "\r\n")
@@ -43,6 +43,8 @@ def check_options(
     on_dir_sync_unsupported: str,
     replace_timeout: float,
     hooks: Iterable[CommitHook],
+    validate: object = None,
+    backups: int = 0,
 ) -> Options:
     """Check every option and build the commit's hook list.
 
@@ -73,6 +75,7 @@ def check_options(
         allow_hard_links=bool(allow_hard_links),
         replace_timeout=float(replace_timeout),
         hooks=_durability_hooks(durability, on_dir_sync_unsupported)
+        + _builtin_hooks(validate, backups, durability)
         + _check_hooks(hooks),
     )
 
@@ -143,6 +146,24 @@ def _durability_hooks(
         " 'file' (the content is synced but the rename may be lost) or 'none'"
         " (survives a crash of the process only)"
     )
+
+
+def _builtin_hooks(
+    validate: object, backups: int, durability: str
+) -> tuple[CommitHook, ...]:
+    hooks: list[CommitHook] = []
+    if validate is not None:
+        hooks.append(Validate(validate))  # type: ignore[arg-type]
+    if isinstance(backups, bool) or not isinstance(backups, int):
+        raise TypeError(f"backups must be an int such as 3, not {backups!r}")
+    if backups < 0:
+        raise ValueError(
+            f"invalid backups {backups!r}: use 0 for none, or how many previous"
+            " versions to keep"
+        )
+    if backups:
+        hooks.append(Backups(backups, sync=durability != "none"))
+    return tuple(hooks)
 
 
 def _check_hooks(hooks: object) -> tuple[CommitHook, ...]:

@@ -19,6 +19,11 @@ The fsync steps are hooks too: ``durability`` selects :class:`FileSync` (first
 in ``before_replace``) and :class:`DirectorySync` (first in ``after_replace``).
 A caller who wants another policy passes ``durability="none"`` and hooks of
 its own.
+
+Built-in hooks for the other stages: :class:`Validate` (what ``validate=``
+adds), :class:`Backups` (what ``backups=`` adds) and :class:`Checksum`.
+Within a stage, hooks run in this order: the ``durability`` hooks, then
+``validate=``, then ``backups=``, then the ``hooks=`` argument in its order.
 """
 
 from __future__ import annotations
@@ -29,13 +34,29 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ._errors import DirectorySyncUnsupportedError, DirectorySyncWarning, annotate
+from ._backups import check_keep, make_backup
+from ._checksum import check_algorithm, write_checksum
+from ._errors import (
+    DirectorySyncUnsupportedError,
+    DirectorySyncWarning,
+    ValidationError,
+    annotate,
+)
 from ._sync import full_fsync
+from ._validators import Validator, load_validator
 
 if TYPE_CHECKING:
     from ._directory import Directory
 
-__all__ = ["CommitContext", "CommitHook", "DirectorySync", "FileSync"]
+__all__ = [
+    "Backups",
+    "Checksum",
+    "CommitContext",
+    "CommitHook",
+    "DirectorySync",
+    "FileSync",
+    "Validate",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +71,10 @@ class CommitContext:
         links when ``follow_symlinks=True``.
     :ivar temp_path: the temporary file's path, in the same directory.
     :ivar fd: a descriptor of the temporary file, open for reading and
-        writing. It stays open until the end of ``before_replace``, and a hook
-        must not close it.
+        writing. It stays open until the end of ``after_replace``, where it
+        refers to the committed file, and a hook must not close it. Its offset
+        is shared with the caller's file object, so read it with
+        :func:`os.pread`.
     :ivar dir_fd: the descriptor of the directory, or ``None`` on Windows.
     :ivar name: the target's name in that directory.
     :ivar temp_name: the temporary file's name in that directory.
@@ -174,3 +197,129 @@ class DirectorySync(CommitHook):
 
     def __repr__(self) -> str:
         return f"DirectorySync(on_unsupported={self.on_unsupported!r})"
+
+
+class Validate(CommitHook):
+    """Check the new content before it is synced; reject it to abort the commit.
+
+    ``validate="json"`` on :func:`~atomicopen.atomic_open` adds
+    ``Validate("json")``.
+
+    :param validator: ``"json"`` (parsed with :mod:`json`), ``"toml"`` (parsed
+        with :mod:`tomllib`, or tomli before Python 3.11) or a callable that
+        takes the temporary file's path and raises, or returns ``False``, to
+        reject the content.
+    :raises ValueError: for an unknown name.
+    :raises ModuleNotFoundError: for ``"toml"`` without tomllib or tomli.
+
+    Example::
+
+        with atomic_open("app.toml", hooks=[Validate("toml")]) as f:
+            f.write(text)
+    """
+
+    def __init__(self, validator: str | Validator) -> None:
+        self.validator = validator
+        self._description, self._check = load_validator(validator)
+
+    def validate(self, context: CommitContext) -> None:
+        """Run the validator on the temporary file.
+
+        :raises ValidationError: chained to the validator's error.
+        """
+        path = context.path
+        try:
+            result = self._check(context.temp_path)
+        except ValidationError:
+            raise
+        except Exception as error:
+            raise ValidationError(
+                f"invalid {self._description} in the new content of {path!r}:"
+                f" {error}; {path!r} was left unchanged",
+                path,
+            ) from error
+        if result is False:
+            raise ValidationError(
+                f"{self._description} rejected the new content of {path!r};"
+                f" {path!r} was left unchanged",
+                path,
+            )
+        logger.debug("validated %s as %s", context.temp_path, self._description)
+
+    def __repr__(self) -> str:
+        return f"Validate({self.validator!r})"
+
+
+class Backups(CommitHook):
+    """Keep the previous versions as ``<name>.1`` (newest) to ``<name>.<keep>``.
+
+    Before each rename over the target, the backups shift up by one, the
+    oldest beyond ``keep`` is removed, and the current target becomes
+    ``<name>.1`` by a hard link, or by a copy where the file system rejects
+    hard links. A crash at any point leaves the newest backup under a backup
+    name. ``backups=3`` on :func:`~atomicopen.atomic_open` adds
+    ``Backups(keep=3)``. Use :func:`~atomicopen.restore_backup` to roll back.
+
+    :param keep: how many backups to keep, 1 or more. Backups with a higher
+        index, left from a larger ``keep``, are never touched.
+    :param sync: sync the directory after the backup, so that the backup is
+        durable before the new content replaces the target. ``backups=`` sets
+        it to ``False`` for ``durability="none"``.
+    :raises ValueError: if ``keep`` is less than 1.
+
+    Example::
+
+        with atomic_open("config.json", hooks=[Backups(keep=5)]) as f:
+            json.dump(config, f)
+    """
+
+    def __init__(self, keep: int, *, sync: bool = True) -> None:
+        self.keep = check_keep(keep)
+        self.sync = bool(sync)
+
+    def before_replace(self, context: CommitContext) -> None:
+        """Rotate the backups and link the current target as ``<name>.1``."""
+        try:
+            make_backup(context.directory, context.name, self.keep, sync=self.sync)
+        except OSError as error:
+            raise annotate(
+                error,
+                f"backing up the current content as {context.name + '.1'!r}",
+                context.path,
+                f"{context.path!r} was left unchanged",
+            ) from error
+
+    def __repr__(self) -> str:
+        return f"Backups(keep={self.keep!r}, sync={self.sync!r})"
+
+
+class Checksum(CommitHook):
+    """Write ``<name>.sha256`` after each commit, in the format of ``sha256sum``.
+
+    The checksum file is replaced atomically and gets the target's read and
+    write bits. Check a file against it with :func:`~atomicopen.verify`, or
+    with ``sha256sum -c <name>.sha256`` in its directory.
+
+    :param algorithm: a :mod:`hashlib` name such as ``"sha256"`` or
+        ``"sha512"``, which is also the checksum file's suffix.
+    :param sync: sync the checksum file and the directory.
+    :raises ValueError: for an unknown algorithm.
+
+    Example::
+
+        with atomic_open("model.bin", "wb", hooks=[Checksum()]) as f:
+            f.write(weights)
+    """
+
+    def __init__(self, algorithm: str = "sha256", *, sync: bool = True) -> None:
+        self.algorithm = check_algorithm(algorithm)
+        self.sync = bool(sync)
+
+    def after_replace(self, context: CommitContext) -> None:
+        """Write the checksum of the committed content."""
+        write_checksum(
+            context.directory, context.name, context.fd, self.algorithm, sync=self.sync
+        )
+
+    def __repr__(self) -> str:
+        return f"Checksum({self.algorithm!r}, sync={self.sync!r})"
