@@ -18,7 +18,7 @@ import atomicopen  # noqa: E402 - needs the path above when not installed
 
 project = "atomicopen"
 author = "The atomicopen developers"
-copyright = "the atomicopen developers"  # noqa: A001 - Sphinx's setting name
+copyright = "the atomicopen developers"
 release = atomicopen.__version__
 version = release
 
