@@ -1,4 +1,4 @@
-"""Nox sessions: tests on each installed Python, lint and typecheck.
+"""Nox sessions: tests on each installed Python, lint, typecheck and docs.
 
 pyenv installs the interpreters in ``$(pyenv root)/versions/3.X.Y/bin``, which
 is not on PATH by default, so this file adds the newest installed patch release
@@ -92,3 +92,20 @@ def soak(session: nox.Session) -> None:
         *session.posargs,
         env={"HYPOTHESIS_PROFILE": "soak"},
     )
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs and run their examples, with warnings as errors."""
+    session.install("-e", ".[docs]")
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build",
+            "-W",
+            "-n",
+            "--keep-going",
+            "-b",
+            builder,
+            "docs",
+            f"docs/_build/{builder}",
+        )

@@ -214,6 +214,13 @@ class AtomicFile:
         The file object is an ordinary buffered file, as :func:`open` returns
         it for the same mode, and its ``name`` is the temporary file's path.
 
+        >>> from atomicopen import AtomicFile
+        >>> atomic = AtomicFile("draft.txt")
+        >>> f = atomic.open()
+        >>> f.name.startswith(".atomicopen.")
+        True
+        >>> atomic.discard()
+
         :raises ValueError: if this :class:`AtomicFile` was opened before.
         :raises FileNotFoundError: if the parent directory is missing, or for
             ``"r+"`` the file itself.
@@ -361,6 +368,17 @@ class AtomicFile:
             the file meanwhile; that file is left as it is.
         :raises PostCommitError: if a step after the rename failed. The new
             content is live then, so do not retry the write.
+
+        Without a ``with`` block, call :meth:`open`, write, then
+        :meth:`commit`, or :meth:`discard` on failure:
+
+        >>> from atomicopen import AtomicFile
+        >>> atomic = AtomicFile("report.txt")
+        >>> f = atomic.open()
+        >>> _ = f.write("done\\n")
+        >>> atomic.commit()
+        >>> atomic.committed
+        True
         """
         if self._state == "committed":
             return
@@ -395,6 +413,14 @@ class AtomicFile:
         Does nothing after :meth:`commit` or a previous :meth:`discard`. A
         failure to remove the temporary file is logged, never raised, so that
         it cannot hide the error that led to the discard.
+
+        >>> from atomicopen import AtomicFile, atomic_write_text
+        >>> atomic_write_text("report.txt", "old\\n")
+        >>> atomic = AtomicFile("report.txt")
+        >>> _ = atomic.open().write("never mind\\n")
+        >>> atomic.discard()
+        >>> open("report.txt").read()
+        'old\\n'
         """
         if self._state == "open":
             self._abort()

@@ -23,7 +23,20 @@ __all__ = [
 
 
 class AtomicOpenError(OSError):
-    """Base class of the errors that atomicopen raises itself."""
+    """Base class of the errors that atomicopen raises itself.
+
+    Errors of the system calls, such as :class:`FileNotFoundError`, keep their
+    own class. Catch :class:`OSError` for both.
+
+    >>> import errno, os
+    >>> from atomicopen import AtomicOpenError, atomic_write_text
+    >>> os.mkfifo("pipe")
+    >>> try:
+    ...     atomic_write_text("pipe", "data\\n")
+    ... except AtomicOpenError as error:
+    ...     print(error.errno == errno.EINVAL, error.filename)
+    True pipe
+    """
 
 
 class HardLinkError(AtomicOpenError):
@@ -31,6 +44,16 @@ class HardLinkError(AtomicOpenError):
 
     An atomic replace puts a new inode at the path, so the other names of the old
     file keep the old content.
+
+    >>> import os
+    >>> from atomicopen import HardLinkError, atomic_write_text
+    >>> atomic_write_text("linked.txt", "one\\n")
+    >>> os.link("linked.txt", "second-name.txt")
+    >>> try:
+    ...     atomic_write_text("linked.txt", "two\\n", allow_hard_links=False)
+    ... except HardLinkError as error:
+    ...     print(error.link_count)
+    2
     """
 
     def __init__(self, path: str, link_count: int) -> None:
@@ -50,6 +73,16 @@ class PostCommitError(AtomicOpenError):
     Do not retry the write because of this error. The rename may not be durable
     yet, so it may not survive a power loss. ``errno`` is the failed step's, or
     ``None`` when that step raised something other than an :class:`OSError`.
+
+    >>> from atomicopen import PostCommitError, atomic_write_text
+    >>> class Notify:
+    ...     def after_replace(self, context):
+    ...         raise ConnectionError("the cache server is down")
+    >>> try:
+    ...     atomic_write_text("live.txt", "new\\n", hooks=[Notify()])
+    ... except PostCommitError as error:
+    ...     print(open(error.filename).read(), end="")
+    new
     """
 
     def __init__(self, message: str, path: str, code: int | None = None) -> None:
@@ -113,6 +146,15 @@ class DirectorySyncUnsupportedError(PostCommitError):
 
     Some network and shared-folder file systems do this. The new content is live,
     but nothing guarantees that the rename survives a power loss.
+
+    >>> import logging
+    >>> from atomicopen import DirectorySyncUnsupportedError, atomic_write_text
+    >>> def save(path, text):
+    ...     try:
+    ...         atomic_write_text(path, text)
+    ...     except DirectorySyncUnsupportedError:
+    ...         logging.warning("%s is live but may not survive a power loss", path)
+    >>> save("notes.txt", "hello\\n")
     """
 
     def __init__(self, message: str, path: str) -> None:
@@ -132,7 +174,14 @@ class ValidationError(AtomicOpenError, ValueError):
 
 class DirectorySyncWarning(UserWarning):
     """Issued instead of :class:`DirectorySyncUnsupportedError` when
-    ``on_dir_sync_unsupported="warn"``."""
+    ``on_dir_sync_unsupported="warn"``.
+
+    >>> import warnings
+    >>> from atomicopen import DirectorySyncWarning, atomic_write_text
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore", DirectorySyncWarning)
+    ...     atomic_write_text("share.txt", "x\\n", on_dir_sync_unsupported="warn")
+    """
 
 
 def annotate(error: OSError, doing: str, path: str, consequence: str) -> OSError:
