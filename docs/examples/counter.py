@@ -1,4 +1,4 @@
-"""Add 1 to the number in a counter file, several times, from one process.
+"""Add 1 to the count in a JSON counter file, several times, from one process.
 
 Usage: python counter.py PATH TIMES [--no-lock]
 
@@ -9,32 +9,28 @@ value, and both write that value plus 1.
 
 from __future__ import annotations
 
+import json
 import sys
 
-import portalocker
-
-from atomicopen import atomic_open
-
-
-def read_count(path: str) -> int:
-    try:
-        with open(path) as file:
-            return int(file.read())
-    except FileNotFoundError:
-        return 0
+from atomicopen import atomic_write_json, update_json
 
 
 def increment(path: str) -> None:
-    count = read_count(path)
-    with atomic_open(path) as file:
-        file.write(f"{count + 1}\n")
+    try:
+        with open(path, encoding="utf-8") as file:
+            counter = json.load(file)
+    except FileNotFoundError:
+        counter = {}
+    counter["count"] = counter.get("count", 0) + 1
+    atomic_write_json(path, counter)
 
 
 def increment_locked(path: str) -> None:
-    # The lock is on a sidecar file: each commit puts a new file at ``path``,
-    # so a lock on ``path`` itself would lock the replaced file only.
-    with portalocker.Lock(path + ".lock", flags=portalocker.LockFlags.EXCLUSIVE):
-        increment(path)
+    # lock=True (the default of update_json) holds a lock on PATH.lock from
+    # the read to the end of the commit. The lock is on that sidecar file
+    # because each commit puts a new file at PATH.
+    with update_json(path, lock=True) as counter:
+        counter["count"] = counter.get("count", 0) + 1
 
 
 def main() -> None:
