@@ -45,7 +45,6 @@ nitpick_ignore = [
     # portalocker publishes no Sphinx inventory that this offline build could
     # load, so its names in docstrings and pages stay unlinked text.
     ("py:class", "portalocker.RedisLock"),
-    ("py:exc", "portalocker.AlreadyLocked"),
 ]
 
 html_theme = "furo"
