@@ -496,6 +496,17 @@ def test_update_json_unencodable_discards(counter: Path) -> None:
     assert counter.read_text() == '{"a": 1}'
 
 
+def test_update_json_non_finite_discards(counter: Path) -> None:
+    counter.write_text('{"a": 1e308}')
+    with (
+        pytest.raises(ValueError, match="not JSON compliant"),
+        update_json(counter) as doc,
+    ):
+        doc["a"] *= 10
+    assert counter.read_text() == '{"a": 1e308}'
+    assert temp_files(counter.parent) == []
+
+
 def test_update_json_leaves_no_temp(counter: Path) -> None:
     with pytest.raises(KeyError), update_json(counter):
         raise KeyError("b")

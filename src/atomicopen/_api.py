@@ -141,13 +141,15 @@ def atomic_write_json(
         :func:`json.dumps`; the others are the keyword options of
         :func:`atomic_open`, such as ``backups=3``.
     :raises TypeError: if ``obj`` contains a value that JSON cannot encode.
-    :raises ValueError: for a circular reference, or NaN with
-        ``allow_nan=False``.
+    :raises ValueError: for a circular reference, or for NaN and infinite
+        floats, which JSON has no form for, unless ``allow_nan=True``.
 
     Example::
 
         atomic_write_json("config.json", {"debug": False}, backups=3)
     """
     json_options = {key: options.pop(key) for key in _JSON_OPTIONS & options.keys()}
+    # NaN and Infinity are not JSON (RFC 8259), and strict parsers reject them.
+    json_options.setdefault("allow_nan", False)
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys, **json_options)
     atomic_write_text(path, text + "\n", **options)

@@ -60,7 +60,12 @@ def update_json(
     try:
         document = _decode(stream, atomic) if existed else default()
         yield document
-        new_text = json.dumps(document, indent=indent, ensure_ascii=False) + "\n"
+        # allow_nan=False: NaN and Infinity are not JSON, so they raise
+        # ValueError here and the file keeps its old content.
+        new_text = (
+            json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+            + "\n"
+        )
         _replace_content(stream, new_text)
     except BaseException:
         atomic.discard()
