@@ -142,6 +142,7 @@ class AtomicFile:
         self._name = ""
         self._temp_name: str | None = None
         self._fd: int | None = None
+        self._privileged_mode: int | None = None
         self._file: IO[Any] | None = None
 
     # Properties
@@ -199,12 +200,14 @@ class AtomicFile:
 
     def __del__(self) -> None:
         if getattr(self, "_state", None) == "open":
+            description = repr(self)
+            # Discard first: with warnings turned into errors, warn() raises.
+            self._abort()
             warnings.warn(
-                f"{self!r} was neither committed nor discarded; discarding it",
+                f"{description} was neither committed nor discarded; discarded it",
                 ResourceWarning,
                 stacklevel=2,
             )
-            self._abort()
 
     # Opening
 
@@ -309,6 +312,11 @@ class AtomicFile:
             self._target_path,
         )
         apply_metadata(self._fd, existing, self._options.permissions, self._target_path)
+        final_mode = self._options.permissions
+        if final_mode is None and existing is not None:
+            final_mode = stat.S_IMODE(existing.st_mode)
+        if final_mode is not None and final_mode & (stat.S_ISUID | stat.S_ISGID):
+            self._privileged_mode = final_mode
 
     def _copy_existing(self) -> None:
         assert self._directory is not None
@@ -390,6 +398,7 @@ class AtomicFile:
         context = self._context()
         try:
             self._flush()
+            self._restore_privileged_mode()
             self._run_stage("validate", context)
             self._run_stage("before_replace", context)
             self._close_file_object()
@@ -452,6 +461,12 @@ class AtomicFile:
             raise self._unchanged_error(
                 error, "writing to the temporary file"
             ) from error
+
+    def _restore_privileged_mode(self) -> None:
+        # The kernel clears setuid and setgid when a process without
+        # CAP_FSETID writes to the file, so they are set again after the writes.
+        if self._privileged_mode is not None and self._fd is not None:
+            os.fchmod(self._fd, self._privileged_mode)
 
     def _run_stage(self, stage: str, context: CommitContext) -> None:
         for hook in self._options.hooks:
