@@ -112,7 +112,7 @@ class LockTimeout(AtomicOpenError, TimeoutError):
             errno.ETIMEDOUT,
             f"timed out after {waited} waiting for the lock {lock}, which another"
             " writer holds; nothing was written: retry later or give a longer"
-            " lock_timeout",
+            " lock_timeout (--lock-timeout on the command line)",
             path,
         )
         self.lock = lock
