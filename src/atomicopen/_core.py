@@ -119,6 +119,8 @@ class AtomicFile:
     ) -> None:
         self._given_path = os.fspath(file)
         self._path = os.fsdecode(self._given_path)
+        if not self._path:
+            raise ValueError("invalid path '': give the path of the file to write")
         self._mode = parse_mode(mode)
         self._options = check_options(
             self._mode,
