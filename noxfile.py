@@ -1,4 +1,4 @@
-"""Nox sessions: tests on each installed Python, lint and typecheck.
+"""Nox sessions: tests on each installed Python, lint, typecheck and docs.
 
 pyenv installs the interpreters in ``$(pyenv root)/versions/3.X.Y/bin``, which
 is not on PATH by default, so this file adds the newest installed patch release
@@ -64,6 +64,51 @@ def typecheck(session: nox.Session) -> None:
     """Check types with mypy --strict."""
     session.install("-e", ".[lint]", "nox")
     session.run("mypy")
+
+
+@nox.session(python="3.11")
+def soak(session: nox.Session) -> None:
+    """Run the long crash soak: thousands of kills, then a long hypothesis search.
+
+    ATOMICOPEN_SOAK_SECONDS bounds the kill loop (default 600 s); the hypothesis
+    "soak" profile runs 2000 examples of the commit state machine.
+    """
+    session.install("-e", ".[test]")
+    seconds = os.environ.get("ATOMICOPEN_SOAK_SECONDS", "600")
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "-m",
+        "soak",
+        *session.posargs,
+        env={"ATOMICOPEN_SOAK_SECONDS": seconds},
+    )
+    session.run(
+        "python",
+        "-m",
+        "pytest",
+        "tests/test_crash_properties.py",
+        *session.posargs,
+        env={"HYPOTHESIS_PROFILE": "soak"},
+    )
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """Build the HTML docs and run their examples, with warnings as errors."""
+    session.install("-e", ".[docs]")
+    for builder in ("html", "doctest"):
+        session.run(
+            "sphinx-build",
+            "-W",
+            "-n",
+            "--keep-going",
+            "-b",
+            builder,
+            "docs",
+            f"docs/_build/{builder}",
+        )
 
 
 @nox.session(python="3.11")

@@ -18,10 +18,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from tests.powerlossfs import PowerLossMount, missing_requirements
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# Hypothesis profiles, chosen with HYPOTHESIS_PROFILE: "dev" by default, "ci"
+# (derandomized, so a CI run is repeatable) and "soak" for long searches.
+settings.register_profile("dev", max_examples=40, deadline=None)
+settings.register_profile("ci", max_examples=60, deadline=None, derandomize=True)
+settings.register_profile("soak", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if IN_CI else "dev"))
 
 
 def unavailable(reason: str) -> None:

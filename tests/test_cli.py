@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import io
 import os
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -174,3 +176,34 @@ def test_version() -> None:
 
 def _stdin(data: bytes) -> BinaryIO:
     return io.BytesIO(data)
+
+
+@pytest.mark.parametrize("signal_name", ["SIGTERM", "SIGHUP"])
+def test_termination_signal_discards(tmp_path: Path, signal_name: str) -> None:
+    target = tmp_path / "target.txt"
+    target.write_text("old")
+    process = subprocess.Popen(
+        [*COMMANDS["module"], "write", str(target)],
+        stdin=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdin is not None
+    process.stdin.write(b"partial")
+    process.stdin.flush()
+    deadline = time.monotonic() + 10
+    while not temp_files(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert temp_files(tmp_path) != []
+    process.send_signal(getattr(signal, signal_name))
+    _, stderr = process.communicate(timeout=10)
+    process.stdin.close()
+    assert process.returncode == 128 + getattr(signal, signal_name)
+    assert f"stopped by {signal_name}; nothing was changed" in stderr.decode()
+    assert target.read_text() == "old"
+    assert temp_files(tmp_path) == []
+
+
+def test_main_restores_signal_handlers(tmp_path: Path) -> None:
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(["write", str(tmp_path / "f")], stdin=_stdin(b"x")) == 0
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -7,6 +7,7 @@ import os
 import pathlib
 import threading
 import tracemalloc
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -368,6 +369,18 @@ def test_unreferenced_open_file_warns_and_cleans(tmp_path: Path) -> None:
     atomic.open()
     with pytest.warns(ResourceWarning, match="neither committed nor discarded"):
         atomic.__del__()
+    assert temp_files(tmp_path) == []
+
+
+def test_unreferenced_file_cleaned_when_warnings_raise(tmp_path: Path) -> None:
+    # With -W error the warning raises inside __del__, which must not skip the
+    # cleanup.
+    atomic = AtomicFile(tmp_path / "leak.txt")
+    atomic.open()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ResourceWarning):
+            atomic.__del__()
     assert temp_files(tmp_path) == []
 
 

@@ -41,6 +41,12 @@ def test_missing_parent_names_it(tmp_path: Path) -> None:
     assert raised.value.filename == str(tmp_path / "no" / "such")
 
 
+@pytest.mark.parametrize("path", ["", b""], ids=["str", "bytes"])
+def test_empty_path_rejected(path: str | bytes) -> None:
+    with pytest.raises(ValueError, match="invalid path ''"):
+        atomic_open(path)
+
+
 def test_parent_is_a_file(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(NotADirectoryError):

@@ -336,6 +336,16 @@ def test_json_validation_of_new_file(tmp_path: Path) -> None:
     assert not path.exists()
 
 
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_json_validation_rejects_non_finite(target: Path, constant: str) -> None:
+    with (
+        pytest.raises(ValidationError, match=f"{constant} is not valid JSON"),
+        atomic_open(target, "w", validate="json") as file,
+    ):
+        file.write(f'{{"value": {constant}}}')
+    assert target.read_bytes() == OLD
+
+
 def test_callable_validator_rejects_by_false(target: Path) -> None:
     with (
         pytest.raises(ValidationError, match="rejected"),
@@ -429,6 +439,18 @@ def test_write_json_unencodable_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="set"):
         atomic_write_json(tmp_path / "data.json", {"a": {1}})
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_write_json_non_finite_leaves_nothing(tmp_path: Path, value: float) -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        atomic_write_json(tmp_path / "data.json", {"value": value})
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_json_allow_nan_opt_in(tmp_path: Path) -> None:
+    atomic_write_json(tmp_path / "data.json", [float("nan")], allow_nan=True)
+    assert (tmp_path / "data.json").read_text() == "[\n  NaN\n]\n"
 
 
 def test_write_json_circular_leaves_target(target: Path) -> None:

@@ -128,3 +128,41 @@ def test_user_keeps_group_it_belongs_to(
     assert status.st_uid == NOBODY
     assert status.st_gid == 100
     assert stat.S_IMODE(status.st_mode) == 0o664
+
+
+def test_setuid_kept_by_unprivileged_owner(
+    public_dir: Path, nobody_pythonpath: str
+) -> None:
+    # Writing to a setuid file without CAP_FSETID makes the kernel clear the
+    # bit, so the commit must set the mode again after the writes.
+    target = public_dir / "tool"
+    target.write_text("old")
+    os.chown(target, NOBODY, NOBODY)
+    os.chmod(target, 0o4755)
+    os.chmod(public_dir, 0o777)
+    code = (
+        "import sys; from atomicopen import atomic_write_text;"
+        " atomic_write_text(sys.argv[1], 'new' * 5000)"
+    )
+    run_as_nobody([sys.executable, "-c", code, str(target)], nobody_pythonpath)
+    assert target.read_text() == "new" * 5000
+    assert stat.S_IMODE(target.stat().st_mode) == 0o4755
+
+
+def test_lost_owner_warned_on_command_line(
+    public_dir: Path, nobody_pythonpath: str
+) -> None:
+    target = public_dir / "rootfile"
+    target.write_text("old")
+    os.chmod(target, 0o666)
+    os.chmod(public_dir, 0o777)
+    code = "import sys; from atomicopen._cli import main; sys.exit(main())"
+    result = run_as_nobody(
+        [sys.executable, "-c", code, "write", str(target)], nobody_pythonpath
+    )
+    assert result.returncode == 0
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("atomicopen: warning: ")
+    assert "lose its owner 0" in lines[0]
+    assert target.stat().st_uid == NOBODY

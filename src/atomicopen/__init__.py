@@ -11,16 +11,20 @@ from . import hooks
 from ._api import atomic_open, atomic_write_bytes, atomic_write_json, atomic_write_text
 from ._backups import restore_backup
 from ._checksum import verify
+from ._cleanup import remove_stale_temp_files
 from ._core import AtomicFile
 from ._errors import (
     AtomicOpenError,
     DirectorySyncUnsupportedError,
     DirectorySyncWarning,
     HardLinkError,
+    InvalidJSONError,
+    LockTimeout,
     PostCommitError,
     ValidationError,
 )
 from ._group import AtomicGroup, GroupCommitError
+from ._update import update_json, update_text
 
 __version__ = "0.1.0"
 
@@ -32,6 +36,8 @@ __all__ = [
     "DirectorySyncWarning",
     "GroupCommitError",
     "HardLinkError",
+    "InvalidJSONError",
+    "LockTimeout",
     "PostCommitError",
     "ValidationError",
     "__version__",
@@ -40,6 +46,9 @@ __all__ = [
     "atomic_write_json",
     "atomic_write_text",
     "hooks",
+    "remove_stale_temp_files",
     "restore_backup",
+    "update_json",
+    "update_text",
     "verify",
 ]

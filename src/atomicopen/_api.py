@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._core import AtomicFile, PathLike
+from ._locking import Lockable
 from ._validators import Validator
 from .hooks import CommitHook
 
@@ -40,6 +41,8 @@ def atomic_open(
     on_dir_sync_unsupported: str = "raise",
     replace_timeout: float = 1.0,
     hooks: Iterable[CommitHook] = (),
+    lock: bool | Lockable | None = None,
+    lock_timeout: float | None = None,
     backups: int = 0,
     validate: str | Validator | None = None,
 ) -> AtomicFile:
@@ -49,7 +52,8 @@ def atomic_open(
     the target's directory. A clean exit flushes, syncs and renames it over
     ``file``, then syncs the directory. An exception, :class:`KeyboardInterrupt`
     included, removes the temporary file, leaves ``file`` as it was and
-    propagates. The options are those of :class:`AtomicFile`.
+    propagates. The options are those of :class:`AtomicFile`; ``lock=True``
+    makes a read-modify-write in mode ``"r+"`` or ``"a"`` exclusive.
 
     :returns: an :class:`AtomicFile` that is not opened yet.
 
@@ -72,6 +76,8 @@ def atomic_open(
         on_dir_sync_unsupported=on_dir_sync_unsupported,
         replace_timeout=replace_timeout,
         hooks=hooks,
+        lock=lock,
+        lock_timeout=lock_timeout,
         backups=backups,
         validate=validate,
     )
@@ -135,13 +141,15 @@ def atomic_write_json(
         :func:`json.dumps`; the others are the keyword options of
         :func:`atomic_open`, such as ``backups=3``.
     :raises TypeError: if ``obj`` contains a value that JSON cannot encode.
-    :raises ValueError: for a circular reference, or NaN with
-        ``allow_nan=False``.
+    :raises ValueError: for a circular reference, or for NaN and infinite
+        floats, which JSON has no form for, unless ``allow_nan=True``.
 
     Example::
 
         atomic_write_json("config.json", {"debug": False}, backups=3)
     """
     json_options = {key: options.pop(key) for key in _JSON_OPTIONS & options.keys()}
+    # NaN and Infinity are not JSON (RFC 8259), and strict parsers reject them.
+    json_options.setdefault("allow_nan", False)
     text = json.dumps(obj, indent=indent, sort_keys=sort_keys, **json_options)
     atomic_write_text(path, text + "\n", **options)

@@ -94,7 +94,8 @@ def parse_line(text: str, checksum_path: str) -> str:
         raise AtomicOpenError(
             errno.EINVAL,
             "Malformed checksum file: expected '<hex digest>  <name>' on the first"
-            " line; write it again with atomicopen.hooks.Checksum",
+            " line; write it again with atomicopen.hooks.Checksum or"
+            " 'atomicopen write --checksum'",
             checksum_path,
         )
     return digest

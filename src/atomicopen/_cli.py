@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
+import threading
 from collections.abc import Callable, Sequence
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from . import __version__
 from ._api import atomic_open
+from ._cleanup_cli import add_clean_command
 from ._cli_hooks import (
     add_restore_command,
     add_verify_command,
     add_write_hook_options,
     write_hook_options,
 )
+from ._cli_lock import add_lock_arguments, add_update_json_command, lock_requested
 from ._options import DURABILITY_LEVELS
 
 _CHUNK = 1 << 16
@@ -72,6 +77,7 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
         action="store_false",
         help="replace a symbolic link at PATH instead of the file it points to",
     )
+    add_lock_arguments(parser, optional=True)
     add_write_hook_options(parser)
     parser.set_defaults(run=_run_write)
 
@@ -83,6 +89,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         durability=arguments.durability,
         permissions=arguments.permissions,
         follow_symlinks=arguments.follow_symlinks,
+        lock=lock_requested(arguments),
+        lock_timeout=arguments.lock_timeout,
         **write_hook_options(arguments),
     ) as file:
         while chunk := stdin.read(_CHUNK):
@@ -92,6 +100,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (  # type: ignore[type-arg]
     _add_write_command,
+    add_clean_command,
+    add_update_json_command,
     add_restore_command,
     add_verify_command,
 )
@@ -111,18 +121,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(BaseException):
+    """Raised in place of the default action of SIGTERM and SIGHUP.
+
+    A BaseException, like KeyboardInterrupt, so that the write in progress
+    discards its temporary file and nothing catches it on the way up.
+    """
+
+    def __init__(self, signal_number: int) -> None:
+        super().__init__(signal_number)
+        self.signal_number = signal_number
+
+
+def _raise_terminated(signal_number: int, frame: object) -> None:
+    raise _Terminated(signal_number)
+
+
 def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> int:
     """Run the command line and return its exit status."""
     arguments = build_parser().parse_args(argv)
+    # Warnings of the library, such as an owner that cannot be kept, go to
+    # standard error as one line each.
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("atomicopen: warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    package_logger = logging.getLogger("atomicopen")
+    package_logger.addHandler(handler)
+    previous_handlers = _catch_termination()
     try:
         status: int = arguments.run(arguments, stdin or sys.stdin.buffer)
     except KeyboardInterrupt:
         print("atomicopen: interrupted; nothing was changed", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated as terminated:
+        name = signal.Signals(terminated.signal_number).name
+        print(f"atomicopen: stopped by {name}; nothing was changed", file=sys.stderr)
+        return 128 + terminated.signal_number
     except (OSError, ValueError) as error:
         print(f"atomicopen: error: {_describe(error)}", file=sys.stderr)
         return EXIT_FAILURE
+    finally:
+        for signal_number, previous in previous_handlers.items():
+            signal.signal(signal_number, previous)
+        package_logger.removeHandler(handler)
     return status
+
+
+def _catch_termination() -> dict[int, Any]:
+    """Make SIGTERM and SIGHUP discard the write in progress, as Ctrl-C does.
+
+    Only the main thread may set signal handlers, so elsewhere, as when
+    main() is called from a worker thread, the default actions stay.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    previous: dict[int, Any] = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signal_number = getattr(signal, name, None)
+        if signal_number is not None:
+            previous[signal_number] = signal.signal(signal_number, _raise_terminated)
+    return previous
 
 
 def _describe(error: BaseException) -> str:

@@ -16,6 +16,7 @@ from typing import IO, Any
 from ._copy import copy_content
 from ._directory import Directory, resolve_target
 from ._errors import AtomicOpenError, HardLinkError, PostCommitError, annotate
+from ._locking import Lockable, make_lock_request
 from ._modes import Mode, parse_mode
 from ._options import Options, check_options
 from ._tempfile import apply_metadata, create_temp, initial_mode
@@ -108,6 +109,14 @@ class AtomicFile:
     :param replace_timeout: on Windows, how many seconds to retry a rename that
         another program's open handle blocks.
     :param hooks: extra :class:`~atomicopen.hooks.CommitHook` objects.
+    :param lock: ``True`` takes an exclusive lock on ``<target name>.lock`` in
+        the target's directory before the temporary file is created or the
+        current content is read, and holds it until after the rename and the
+        directory fsync, so concurrent read-modify-write cycles never lose an
+        update. Another object with ``acquire()`` and ``release()``, such as
+        :class:`portalocker.RedisLock`, is used instead of the lock file.
+    :param lock_timeout: seconds to wait for the lock, or ``None`` to wait as
+        long as it takes; then :class:`LockTimeout` is raised.
     :param backups: keep this many previous versions as ``<name>.1`` (newest)
         to ``<name>.<backups>``, as :class:`~atomicopen.hooks.Backups` does;
         ``0`` keeps none.
@@ -141,11 +150,15 @@ class AtomicFile:
         on_dir_sync_unsupported: str = "raise",
         replace_timeout: float = 1.0,
         hooks: Iterable[CommitHook] = (),
+        lock: bool | Lockable | None = None,
+        lock_timeout: float | None = None,
         backups: int = 0,
         validate: str | Validator | None = None,
     ) -> None:
         self._given_path = os.fspath(file)
         self._path = os.fsdecode(self._given_path)
+        if not self._path:
+            raise ValueError("invalid path '': give the path of the file to write")
         self._mode = parse_mode(mode)
         self._options = _check_options_cached(
             self._mode,
@@ -163,6 +176,7 @@ class AtomicFile:
             validate=validate,
             backups=backups,
         )
+        self._lock = make_lock_request(lock, lock_timeout)
         self._state = "new"
         self._directory: Directory | None = None
         self._name = ""
@@ -171,6 +185,7 @@ class AtomicFile:
         self._joined_target = ""
         self._joined_temp = ""
         self._fd: int | None = None
+        self._privileged_mode: int | None = None
         self._file: IO[Any] | None = None
 
     # Properties
@@ -227,12 +242,14 @@ class AtomicFile:
 
     def __del__(self) -> None:
         if getattr(self, "_state", None) == "open":
+            description = repr(self)
+            # Discard first: with warnings turned into errors, warn() raises.
+            self._abort()
             warnings.warn(
-                f"{self!r} was neither committed nor discarded; discarding it",
+                f"{description} was neither committed nor discarded; discarded it",
                 ResourceWarning,
                 stacklevel=2,
             )
-            self._abort()
 
     # Opening
 
@@ -242,11 +259,19 @@ class AtomicFile:
         The file object is an ordinary buffered file, as :func:`open` returns
         it for the same mode, and its ``name`` is the temporary file's path.
 
+        >>> from atomicopen import AtomicFile
+        >>> atomic = AtomicFile("draft.txt")
+        >>> f = atomic.open()
+        >>> f.name.startswith(".atomicopen.")
+        True
+        >>> atomic.discard()
+
         :raises ValueError: if this :class:`AtomicFile` was opened before.
         :raises FileNotFoundError: if the parent directory is missing, or for
             ``"r+"`` the file itself.
         :raises FileExistsError: for ``"x"`` if the file exists.
         :raises IsADirectoryError: if the path is a directory.
+        :raises LockTimeout: if ``lock_timeout`` expired first.
         :raises OSError: for any other failure, with the target's path. No
             temporary file is left behind.
         """
@@ -261,6 +286,8 @@ class AtomicFile:
         self._directory = Directory(directory_path)
         self._state = "open"
         try:
+            if self._lock is not None:
+                self._lock.acquire(self._directory, self._name, self._target_path)
             existing = self._inspect_target()
             self._create_temp(existing)
             if self._mode.copies_existing and existing is not None:
@@ -352,6 +379,11 @@ class AtomicFile:
         )
         logger.debug("created %s for %s", self._temp_path, self._target_path)
         apply_metadata(self._fd, existing, self._options.permissions, self._target_path)
+        final_mode = self._options.permissions
+        if final_mode is None and existing is not None:
+            final_mode = stat.S_IMODE(existing.st_mode)
+        if final_mode is not None and final_mode & (stat.S_ISUID | stat.S_ISGID):
+            self._privileged_mode = final_mode
 
     def _copy_existing(self) -> None:
         assert self._directory is not None
@@ -437,6 +469,17 @@ class AtomicFile:
             the file meanwhile; that file is left as it is.
         :raises PostCommitError: if a step after the rename failed. The new
             content is live then, so do not retry the write.
+
+        Without a ``with`` block, call :meth:`open`, write, then
+        :meth:`commit`, or :meth:`discard` on failure:
+
+        >>> from atomicopen import AtomicFile
+        >>> atomic = AtomicFile("report.txt")
+        >>> f = atomic.open()
+        >>> _ = f.write("done\\n")
+        >>> atomic.commit()
+        >>> atomic.committed
+        True
         """
         if self._state == "committed":
             return
@@ -457,6 +500,7 @@ class AtomicFile:
         context = self._context()
         try:
             self._flush()
+            self._restore_privileged_mode()
             self._run_stage("validate", context)
             self._run_stage("before_replace", context)
             self._close_file_object()
@@ -468,6 +512,8 @@ class AtomicFile:
     def _replace_target(self, context: CommitContext) -> None:
         """Rename the temporary file over the target; abort on failure."""
         try:
+            if self._lock is not None:
+                self._lock.ensure_held(context.path)
             self._rename()
         except BaseException:
             self._abort()
@@ -489,6 +535,14 @@ class AtomicFile:
         Does nothing after :meth:`commit` or a previous :meth:`discard`. A
         failure to remove the temporary file is logged, never raised, so that
         it cannot hide the error that led to the discard.
+
+        >>> from atomicopen import AtomicFile, atomic_write_text
+        >>> atomic_write_text("report.txt", "old\\n")
+        >>> atomic = AtomicFile("report.txt")
+        >>> _ = atomic.open().write("never mind\\n")
+        >>> atomic.discard()
+        >>> open("report.txt").read()
+        'old\\n'
         """
         if self._state == "open":
             self._abort()
@@ -520,6 +574,12 @@ class AtomicFile:
             raise self._unchanged_error(
                 error, "writing to the temporary file"
             ) from error
+
+    def _restore_privileged_mode(self) -> None:
+        # The kernel clears setuid and setgid when a process without
+        # CAP_FSETID writes to the file, so they are set again after the writes.
+        if self._privileged_mode is not None and self._fd is not None:
+            os.fchmod(self._fd, self._privileged_mode)
 
     def _run_stage(self, stage: str, context: CommitContext) -> None:
         for hook in self._options.hooks:
@@ -606,7 +666,10 @@ class AtomicFile:
         self._release()
 
     def _release(self) -> None:
-        """Close the descriptors, which releases the temporary file's flock."""
+        """Close the descriptors, then release the lock of ``lock=``.
+
+        Closing the temporary file's descriptor releases its own flock.
+        """
         if self._fd is not None:
             fd, self._fd = self._fd, None
             try:
@@ -618,3 +681,5 @@ class AtomicFile:
                 self._directory.close()
             except OSError:
                 logger.exception("cannot close the directory %s", self._directory.path)
+        if self._lock is not None:
+            self._lock.release()

@@ -68,7 +68,8 @@ def resolve_target(path: str, *, follow_symlinks: bool) -> tuple[str, str]:
                 errno.ELOOP,
                 "Too many levels of symbolic links: the link chain loops or is"
                 f" longer than {MAX_SYMLINK_HOPS}; fix the links, or pass"
-                " follow_symlinks=False to replace the link itself",
+                " follow_symlinks=False (--no-follow-symlinks on the command line)"
+                " to replace the link itself",
                 path,
             )
     directory, name = os.path.split(current)

@@ -155,12 +155,19 @@ def _copy_owner(fd: int, existing: os.stat_result, target_path: str) -> None:
         pass
     else:
         return
+    lost = []
+    if existing.st_uid != os.geteuid():
+        lost.append(f"owner {existing.st_uid}")
     try:
         os.fchown(fd, -1, existing.st_gid)
     except PermissionError:
-        logger.debug(
-            "cannot keep owner %d and group %d of %s: not permitted",
-            existing.st_uid,
-            existing.st_gid,
+        lost.append(f"group {existing.st_gid}")
+    if lost:
+        # A rename cannot keep another user's ownership: only root may give a
+        # file away, so the new file belongs to the writing user.
+        logger.warning(
+            "%s will lose its %s: only root may set them; run as root or as the"
+            " owner to keep them",
             target_path,
+            " and ".join(lost),
         )

@@ -43,7 +43,13 @@ def load_validator(spec: object) -> tuple[str, Validator]:
 def _check_json(path: str) -> None:
     # json.loads detects UTF-8, UTF-16 and UTF-32 in bytes, as RFC 8259 allows.
     with open(path, "rb") as file:
-        json.loads(file.read())
+        json.loads(file.read(), parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> None:
+    # Python's json module accepts NaN, Infinity and -Infinity, but RFC 8259
+    # has no such values and strict parsers such as jq and JavaScript reject them.
+    raise ValueError(f"{name} is not valid JSON: use null or a finite number")
 
 
 def _toml_checker() -> Validator:

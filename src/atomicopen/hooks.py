@@ -122,6 +122,13 @@ class FileSync(CommitHook):
 
     A failed fsync is raised and never retried, because the kernel may already
     have dropped the data it could not write.
+
+    ``durability="file"`` and ``"full"`` add it for you. With your own hooks,
+    put it where the file must be synced:
+
+    >>> from atomicopen import atomic_write_text
+    >>> from atomicopen.hooks import FileSync
+    >>> atomic_write_text("synced.txt", "x\\n", durability="none", hooks=[FileSync()])
     """
 
     def before_replace(self, context: CommitContext) -> None:
@@ -151,6 +158,14 @@ class DirectorySync(CommitHook):
     and returns. Any other failure, such as ``EIO``, propagates.
 
     :param on_unsupported: ``"raise"`` or ``"warn"``.
+
+    ``durability="full"`` adds it, with ``on_dir_sync_unsupported`` as
+    ``on_unsupported``. Built by hand:
+
+    >>> from atomicopen import atomic_write_text
+    >>> from atomicopen.hooks import DirectorySync, FileSync
+    >>> hooks = [FileSync(), DirectorySync(on_unsupported="warn")]
+    >>> atomic_write_text("durable.txt", "x\\n", durability="none", hooks=hooks)
     """
 
     def __init__(self, on_unsupported: str = "raise") -> None:
