@@ -286,9 +286,12 @@ class AtomicFile:
         self._directory = Directory(directory_path)
         self._state = "open"
         try:
+            status = self._locate_target()
             if self._lock is not None:
                 self._lock.acquire(self._directory, self._name, self._target_path)
-            existing = self._inspect_target()
+                # Another holder of the lock may have replaced the file.
+                status = self._lstat_target()
+            existing = self._inspect_target(status)
             self._create_temp(existing)
             if self._mode.copies_existing and existing is not None:
                 self._copy_existing()
@@ -313,8 +316,8 @@ class AtomicFile:
             self._joined_temp = self._directory.join(self._temp_name)
         return self._joined_temp
 
-    def _inspect_target(self) -> os.stat_result | None:
-        """Check the current target and return its status, or ``None`` if new."""
+    def _locate_target(self) -> os.stat_result | None:
+        """Follow links to the file to replace and return its lstat, if any."""
         status = self._lstat_target()
         if (
             status is not None
@@ -322,6 +325,10 @@ class AtomicFile:
             and self._options.follow_symlinks
         ):
             status = self._follow_links()
+        return status
+
+    def _inspect_target(self, status: os.stat_result | None) -> os.stat_result | None:
+        """Check the current target and return its status, or ``None`` if new."""
         path = self._target_path
         if status is None:
             if self._mode.kind == "r":
@@ -408,37 +415,54 @@ class AtomicFile:
 
     def _open_file_object(self) -> IO[Any]:
         assert self._fd is not None
+        # The file object owns a duplicate of the locked descriptor. Closing it
+        # before the rename reports the errors that a file system such as NFS
+        # only reports at close(), while the original keeps the flock until
+        # after the rename.
+        file_fd = os.dup(self._fd)
         options = self._options
-        # The file object shares the locked descriptor and never closes it:
-        # the descriptor, and with it the flock, must outlive the file object
-        # until after the rename, and sharing it saves a dup() and a close().
         if options.buffering == -1 and _BUILD_FILE_OBJECTS:
-            return self._build_file_object()
-        file_object = open(  # noqa: SIM115 - closed by commit() or discard()
-            self._fd,
-            self._mode.file_object_mode,
-            buffering=options.buffering,
-            encoding=options.encoding,
-            errors=options.errors,
-            newline=options.newline,
-            closefd=False,
-        )
+            return self._build_file_object(file_fd)
+        try:
+            file_object = open(  # noqa: SIM115 - closed by commit() or discard()
+                file_fd,
+                self._mode.file_object_mode,
+                buffering=options.buffering,
+                encoding=options.encoding,
+                errors=options.errors,
+                newline=options.newline,
+            )
+        except BaseException:
+            os.close(file_fd)
+            raise
         raw: Any = file_object
         while not isinstance(raw, io.FileIO):
             raw = raw.buffer if isinstance(raw, io.TextIOWrapper) else raw.raw
         raw.name = self.temp_path
         return file_object
 
-    def _build_file_object(self) -> IO[Any]:
+    def _build_file_object(self, file_fd: int) -> IO[Any]:
         """Stack the layers that open() would, for the default buffering.
 
         open() calls isatty() on the descriptor, an ioctl, to choose line
         buffering; a new regular file is never a terminal, so the layers are
         built here without that system call, with the same buffer size.
         """
-        assert self._fd is not None
         mode = self._mode
-        raw = io.FileIO(self._fd, mode.raw_mode, closefd=False)
+        try:
+            raw = io.FileIO(file_fd, mode.raw_mode)
+        except BaseException:
+            os.close(file_fd)
+            raise
+        # From here on, closing raw closes file_fd.
+        try:
+            return self._stack_layers(raw)
+        except BaseException:
+            raw.close()
+            raise
+
+    def _stack_layers(self, raw: io.FileIO) -> IO[Any]:
+        mode = self._mode
         raw.name = self.temp_path
         buffer_class = io.BufferedRandom if mode.readable else io.BufferedWriter
         buffer = buffer_class(raw, raw._blksize)  # type: ignore[attr-defined]
