@@ -66,10 +66,18 @@ def traced_commit(target: Path) -> list[str]:
         check=True,
     )
     lines = log.read_text().splitlines()
-    first = next(
+    # The commit starts where it opens the target's directory, which is the
+    # last open of that directory before the temporary file is created: the
+    # import system may list the same directory earlier.
+    create = next(
         index
         for index, line in enumerate(lines)
-        if f'"{target}"' in line and "AT_SYMLINK_NOFOLLOW" in line
+        if ".atomicopen." in line and "O_CREAT" in line
+    )
+    first = max(
+        index
+        for index in range(create)
+        if f'"{target.parent}"' in lines[index] and "O_DIRECTORY" in lines[index]
     )
     return [line for line in lines[first:] if "+++ exited" not in line]
 
