@@ -75,8 +75,9 @@ def make_floor_guarded(path: str) -> Commit:
     The additions: an lstat of the target for its mode and owner, a
     directory descriptor for every step, an flock on the temporary file, an
     fstat that checks the new file's owner and mode, and a buffered Python
-    file object. It shows what a minimal Python implementation of the same
-    guarantees costs, so the rest of atomicopen's overhead is its own code.
+    file object on a duplicate descriptor that is closed before the rename.
+    It shows what a minimal Python implementation of the same guarantees
+    costs, so the rest of atomicopen's overhead is its own code.
     """
     directory, name = os.path.split(path)
     random_names = random.Random()  # noqa: S311 - unique names, not secrets
@@ -96,7 +97,9 @@ def make_floor_guarded(path: str) -> Commit:
                     os.fchown(fd, status.st_uid, status.st_gid)
                 if created.st_mode != status.st_mode:
                     os.fchmod(fd, stat.S_IMODE(status.st_mode))
-                raw = io.FileIO(fd, "w", closefd=False)
+                # The file object closes a duplicate before the rename, which
+                # reports errors that NFS reports only at close().
+                raw = io.FileIO(os.dup(fd), "w")
                 with io.BufferedWriter(raw, raw._blksize) as file:  # type: ignore[attr-defined]
                     file.write(data)
                     file.flush()

@@ -25,7 +25,7 @@ class GroupCommitError(AtomicOpenError):
     """A rename failed partway through a group commit.
 
     Each file holds either its old content or its new content, complete. The
-    files in :attr:`replaced` have the new content, the directory was synced
+    files in ``replaced`` have the new content, the directory was synced
     for them as ``durability`` asked, and the others kept the old content.
     Retrying the whole group writes the replaced files again with the same
     content, so it is safe.
