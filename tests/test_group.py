@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -239,8 +240,9 @@ def test_group_rejects_invalid_option(
 )
 def test_open_rejects_group_option(tmp_path: Path, option: str) -> None:
     group = AtomicGroup(tmp_path)
+    options: dict[str, Any] = {option: "full"}
     with pytest.raises(TypeError, match="applies to the whole group"):
-        group.open("a", **{option: "full"})
+        group.open("a", **options)
     group.discard()
 
 
