@@ -9,8 +9,8 @@ name is cut so that the whole name fits in the directory's ``NAME_MAX``.
 from __future__ import annotations
 
 import os
-import random
 import re
+import threading
 
 TEMP_PREFIX = ".atomicopen."
 RANDOM_HEX_DIGITS = 12
@@ -18,15 +18,35 @@ TEMP_NAME_PATTERN = re.compile(
     r"\A" + re.escape(TEMP_PREFIX) + rf"[0-9a-f]{{{RANDOM_HEX_DIGITS}}}\.", re.DOTALL
 )
 
-# The random part comes from a generator seeded once from os.urandom() and
-# seeded again in every forked child, so that parent and child never draw the
-# same names. Drawing from it costs no system call, where secrets.token_hex()
-# makes a getrandom() call per name. The names need to be unique, not secret:
-# O_CREAT | O_EXCL rejects a name that exists, planted or not, and the creator
-# then draws another.
-_random = random.Random()  # noqa: S311 - unique names, not secrets
+# The random part comes from os.urandom(), read 4 KiB at a time, so a name
+# costs no system call while the next names stay unpredictable: a local user
+# who could predict them could create them first and make every attempt of a
+# writer fail. A forked child drops the pool it inherited, so that parent and
+# child never draw the same bytes.
+_RANDOM_BYTES = RANDOM_HEX_DIGITS // 2
+_POOL_SIZE = 4096
+_pool = bytearray()
+_pool_lock = threading.Lock()
+
+
+def _reset_pool_after_fork() -> None:
+    global _pool_lock  # noqa: PLW0603 - the parent's lock may be held at fork
+    _pool.clear()
+    _pool_lock = threading.Lock()
+
+
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_random.seed)
+    os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
+def _random_hex() -> str:
+    with _pool_lock:
+        if len(_pool) < _RANDOM_BYTES:
+            _pool[:] = os.urandom(_POOL_SIZE)
+        drawn = bytes(_pool[:_RANDOM_BYTES])
+        del _pool[:_RANDOM_BYTES]
+    return drawn.hex()
+
 
 # NAME_MAX of ext4, XFS, Btrfs, tmpfs and most others. A file system with a
 # smaller limit (eCryptfs has 143) makes the create fail with ENAMETOOLONG, and
@@ -41,11 +61,7 @@ def make_temp_name(target_name: str, name_max: int = COMMON_NAME_MAX) -> str:
 
     :raises ValueError: if ``name_max`` leaves no room for the prefix.
     """
-    head = (
-        TEMP_PREFIX
-        + f"{_random.getrandbits(RANDOM_HEX_DIGITS * 4):0{RANDOM_HEX_DIGITS}x}"
-        + "."
-    )
+    head = TEMP_PREFIX + _random_hex() + "."
     room = name_max - len(head)
     if room < 0:
         raise ValueError(
