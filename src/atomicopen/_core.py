@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import errno
-import io
 import logging
 import os
 import stat
-import sys
 import warnings
 from collections.abc import Iterable
 from types import TracebackType
@@ -15,13 +13,15 @@ from typing import IO, Any
 
 from ._copy import copy_content
 from ._directory import Directory, resolve_target
-from ._errors import AtomicOpenError, HardLinkError, PostCommitError, annotate
+from ._errors import PostCommitError, annotate
+from ._fileobject import open_file_object
 from ._locking import Lockable, make_lock_request
-from ._modes import Mode, parse_mode
-from ._options import Options, check_options
+from ._modes import parse_mode
+from ._options import check_options_cached
+from ._target import check_target
 from ._tempfile import apply_metadata, create_temp, initial_mode
 from ._validators import Validator
-from .hooks import CommitContext, CommitHook, DirectorySync, FileSync
+from .hooks import CommitContext, CommitHook
 
 __all__ = ["AtomicFile"]
 
@@ -33,43 +33,6 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY"
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
-
-# Up to Python 3.13, open() sizes the default buffer by FileIO._blksize, which
-# _build_file_object() copies. NOTE: 3.14 changed how open() sizes it, so
-# there the file object comes from open() itself until the copy follows.
-_BUILD_FILE_OBJECTS = sys.version_info < (3, 14)
-
-
-# Checked options whose only hooks are FileSync and DirectorySync, which keep
-# no state, by the options and their types: a program repeats a few settings,
-# and Options is immutable. The types are part of the key because True == 1
-# and 1 == 1.0, while check_options() rejects a bool where it expects a number.
-_OPTIONS_CACHE: dict[tuple[object, ...], Options] = {}
-_OPTIONS_CACHE_SIZE = 64
-_STATELESS_HOOKS = (FileSync, DirectorySync)
-
-
-def _check_options_cached(
-    mode: Mode, *, hooks: Iterable[CommitHook], **options: Any
-) -> Options:
-    if not isinstance(hooks, tuple) or hooks:
-        return check_options(mode, hooks=hooks, **options)
-    values = tuple(options.values())
-    key = (mode, values, tuple(map(type, values)))
-    try:
-        return _OPTIONS_CACHE[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable value: checked, never cached
-        return check_options(mode, hooks=hooks, **options)
-    checked = check_options(mode, hooks=hooks, **options)
-    if not all(isinstance(hook, _STATELESS_HOOKS) for hook in checked.hooks):
-        # Options such as backups= add hooks that are not shared between files.
-        return checked
-    if len(_OPTIONS_CACHE) >= _OPTIONS_CACHE_SIZE:
-        _OPTIONS_CACHE.clear()
-    _OPTIONS_CACHE[key] = checked
-    return checked
 
 
 class AtomicFile:
@@ -160,7 +123,7 @@ class AtomicFile:
         if not self._path:
             raise ValueError("invalid path '': give the path of the file to write")
         self._mode = parse_mode(mode)
-        self._options = _check_options_cached(
+        self._options = check_options_cached(
             self._mode,
             buffering=buffering,
             encoding=encoding,
@@ -329,36 +292,7 @@ class AtomicFile:
 
     def _inspect_target(self, status: os.stat_result | None) -> os.stat_result | None:
         """Check the current target and return its status, or ``None`` if new."""
-        path = self._target_path
-        if status is None:
-            if self._mode.kind == "r":
-                raise FileNotFoundError(
-                    errno.ENOENT,
-                    "No such file; mode 'r+' edits an existing file, use 'w' to"
-                    " create one",
-                    path,
-                )
-            return None
-        if self._mode.kind == "x":
-            raise FileExistsError(
-                errno.EEXIST, "File exists, and mode 'x' only creates files", path
-            )
-        if stat.S_ISDIR(status.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
-        if stat.S_ISLNK(status.st_mode):
-            # Only with follow_symlinks=False: the link itself is replaced by a
-            # new regular file.
-            return None
-        if not stat.S_ISREG(status.st_mode):
-            raise AtomicOpenError(
-                errno.EINVAL,
-                "Not a regular file: replacing a FIFO, socket or device would"
-                " replace the special file itself; write to it with open()",
-                path,
-            )
-        if status.st_nlink > 1 and not self._options.allow_hard_links:
-            raise HardLinkError(path, status.st_nlink)
-        return status
+        return check_target(status, self._mode, self._options, self._target_path)
 
     def _lstat_target(self) -> os.stat_result | None:
         assert self._directory is not None
@@ -415,68 +349,7 @@ class AtomicFile:
 
     def _open_file_object(self) -> IO[Any]:
         assert self._fd is not None
-        # The file object owns a duplicate of the locked descriptor. Closing it
-        # before the rename reports the errors that a file system such as NFS
-        # only reports at close(), while the original keeps the flock until
-        # after the rename.
-        file_fd = os.dup(self._fd)
-        options = self._options
-        if options.buffering == -1 and _BUILD_FILE_OBJECTS:
-            return self._build_file_object(file_fd)
-        try:
-            file_object = open(  # noqa: SIM115 - closed by commit() or discard()
-                file_fd,
-                self._mode.file_object_mode,
-                buffering=options.buffering,
-                encoding=options.encoding,
-                errors=options.errors,
-                newline=options.newline,
-            )
-        except BaseException:
-            os.close(file_fd)
-            raise
-        raw: Any = file_object
-        while not isinstance(raw, io.FileIO):
-            raw = raw.buffer if isinstance(raw, io.TextIOWrapper) else raw.raw
-        raw.name = self.temp_path
-        return file_object
-
-    def _build_file_object(self, file_fd: int) -> IO[Any]:
-        """Stack the layers that open() would, for the default buffering.
-
-        open() calls isatty() on the descriptor, an ioctl, to choose line
-        buffering; a new regular file is never a terminal, so the layers are
-        built here without that system call, with the same buffer size.
-        """
-        mode = self._mode
-        try:
-            raw = io.FileIO(file_fd, mode.raw_mode)
-        except BaseException:
-            os.close(file_fd)
-            raise
-        # From here on, closing raw closes file_fd.
-        try:
-            return self._stack_layers(raw)
-        except BaseException:
-            raw.close()
-            raise
-
-    def _stack_layers(self, raw: io.FileIO) -> IO[Any]:
-        mode = self._mode
-        raw.name = self.temp_path
-        buffer_class = io.BufferedRandom if mode.readable else io.BufferedWriter
-        buffer = buffer_class(raw, raw._blksize)  # type: ignore[attr-defined]
-        if mode.binary:
-            return buffer
-        options = self._options
-        text = io.TextIOWrapper(
-            buffer,
-            encoding=options.encoding,
-            errors=options.errors,
-            newline=options.newline,
-        )
-        text.mode = mode.file_object_mode  # type: ignore[misc]
-        return text
+        return open_file_object(self._fd, self._mode, self._options, self._temp_path)
 
     # Ending
 

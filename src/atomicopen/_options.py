@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ._modes import Mode
 from .hooks import STAGES, Backups, CommitHook, DirectorySync, FileSync, Validate
@@ -176,4 +177,37 @@ def _check_hooks(hooks: object) -> tuple[CommitHook, ...]:
                 f"invalid commit hook {hook!r}: it needs a validate, before_replace"
                 " or after_replace method; see atomicopen.hooks.CommitHook"
             )
+    return checked
+
+
+# Checked options whose only hooks are FileSync and DirectorySync, which keep
+# no state, by the options and their types: a program repeats a few settings,
+# and Options is immutable. The types are part of the key because True == 1
+# and 1 == 1.0, while check_options() rejects a bool where it expects a number.
+_OPTIONS_CACHE: dict[tuple[object, ...], Options] = {}
+_OPTIONS_CACHE_SIZE = 64
+_STATELESS_HOOKS = (FileSync, DirectorySync)
+
+
+def check_options_cached(
+    mode: Mode, *, hooks: Iterable[CommitHook], **options: Any
+) -> Options:
+    """Check the options as :func:`check_options` does, reusing earlier results."""
+    if not isinstance(hooks, tuple) or hooks:
+        return check_options(mode, hooks=hooks, **options)
+    values = tuple(options.values())
+    key = (mode, values, tuple(map(type, values)))
+    try:
+        return _OPTIONS_CACHE[key]
+    except KeyError:
+        pass
+    except TypeError:  # an unhashable value: checked, never cached
+        return check_options(mode, hooks=hooks, **options)
+    checked = check_options(mode, hooks=hooks, **options)
+    if not all(isinstance(hook, _STATELESS_HOOKS) for hook in checked.hooks):
+        # Options such as backups= add hooks that are not shared between files.
+        return checked
+    if len(_OPTIONS_CACHE) >= _OPTIONS_CACHE_SIZE:
+        _OPTIONS_CACHE.clear()
+    _OPTIONS_CACHE[key] = checked
     return checked
