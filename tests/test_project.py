@@ -22,6 +22,12 @@ def test_ci_runs_readme_test_command() -> None:
     assert test_commands[0] in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_installs_readme_system_packages() -> None:
+    install_commands = [c for c in readme_commands() if c.startswith("apt-get")]
+    assert len(install_commands) == 1
+    assert install_commands[0] in (ROOT / ".ci" / "run").read_text()
+
+
 def test_readme_quick_start_uses_write_command() -> None:
     assert any("atomicopen write" in command for command in readme_commands())
 
