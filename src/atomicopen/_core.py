@@ -294,6 +294,19 @@ class AtomicFile:
         """Check the current target and return its status, or ``None`` if new."""
         return check_target(status, self._mode, self._options, self._target_path)
 
+    def _target_key(self) -> tuple[object, ...]:
+        """Identify the replaced directory entry, whatever path led to it.
+
+        Two paths name the same entry when they lead, through links, ``..`` or
+        an absolute form, to the same name in the same directory inode.
+        """
+        assert self._directory is not None
+        if self._directory.fd is None:  # pragma: no cover - Windows
+            path = os.path.normcase(os.path.abspath(self._target_path))
+            return (path,)
+        status = os.fstat(self._directory.fd)
+        return (status.st_dev, status.st_ino, self._name)
+
     def _lstat_target(self) -> os.stat_result | None:
         assert self._directory is not None
         try:
