@@ -356,7 +356,7 @@ class AtomicFile:
                 error,
                 "copying the current content into the temporary file",
                 self._target_path,
-                f"{self._target_path!r} was left unchanged",
+                "the target was left unchanged",
             ) from error
         os.lseek(self._fd, 0, os.SEEK_SET)
 
@@ -553,7 +553,7 @@ class AtomicFile:
 
     def _unchanged_error(self, error: OSError, doing: str) -> OSError:
         path = self._target_path
-        return annotate(error, doing, path, f"{path!r} was left unchanged")
+        return annotate(error, doing, path, "the target was left unchanged")
 
     def _abort(self) -> None:
         """Close everything and remove the temporary file, logging any failure."""
