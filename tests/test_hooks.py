@@ -375,6 +375,33 @@ def test_callable_validator_gets_temp_path(target: Path) -> None:
     assert os.path.basename(seen[0]).startswith(".atomicopen.")
 
 
+@pytest.mark.parametrize("move", ["chdir", "rename-directory"])
+def test_validator_reads_file_being_committed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, move: str
+) -> None:
+    # The rename goes through the directory's descriptor, so the validator
+    # must read through it too, not through a path that may now lead elsewhere.
+    directory = tmp_path / "config"
+    directory.mkdir()
+    monkeypatch.chdir(tmp_path)
+    atomic = AtomicFile(os.path.join("config", "app.json"), validate="json")
+    atomic.open().write("{broken")
+    temp_path = str(atomic.temp_path)
+    if move == "chdir":
+        (tmp_path / "elsewhere" / "config").mkdir(parents=True)
+        monkeypatch.chdir(tmp_path / "elsewhere")
+    else:
+        directory.rename(tmp_path / "moved")
+        directory.mkdir()
+    # A valid decoy at the path the temporary file had when it was opened.
+    with open(temp_path, "w") as decoy:
+        decoy.write("{}")
+    with pytest.raises(ValidationError, match="invalid JSON"):
+        atomic.commit()
+    assert not (tmp_path / "moved" / "app.json").exists()
+    assert not (tmp_path / "config" / "app.json").exists()
+
+
 def test_callable_validator_accepts(target: Path) -> None:
     with atomic_open(target, "wb", validate=lambda path: True) as file:
         file.write(b"new")

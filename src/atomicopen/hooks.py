@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
@@ -229,7 +230,7 @@ class Validate(CommitHook):
         """
         path = context.path
         try:
-            result = self._check(context.temp_path)
+            result = self._check(_anchored_temp_path(context))
         except ValidationError:
             raise
         except Exception as error:
@@ -248,6 +249,21 @@ class Validate(CommitHook):
 
     def __repr__(self) -> str:
         return f"Validate({self.validator!r})"
+
+
+def _anchored_temp_path(context: CommitContext) -> str:
+    """Return a path to the temporary file that goes through the directory's descriptor.
+
+    The commit renames relative to that descriptor, so a validator that opened
+    ``temp_path`` could read another file after a ``chdir()`` or a rename of the
+    directory. On Linux, ``/proc/self/fd/<dir_fd>/<name>`` reaches the very file
+    that will be renamed; elsewhere ``temp_path`` is the best there is.
+    """
+    if context.dir_fd is not None:
+        anchored = f"/proc/self/fd/{context.dir_fd}/{context.temp_name}"
+        if os.path.exists(anchored):
+            return anchored
+    return context.temp_path
 
 
 class Backups(CommitHook):
