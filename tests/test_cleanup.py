@@ -27,13 +27,25 @@ HOUR = 3600
 
 
 def make_temp(directory: Path, target: str = "data.txt", age: float = 0) -> Path:
-    """Create a temporary file as a killed writer leaves it, ``age`` seconds old."""
+    """Create a temporary file as a killed writer leaves it, ``age`` seconds old.
+
+    Only the modification time can be set back, so a test that needs the
+    status change time old too moves the cleaner's clock instead.
+    """
     path = directory / make_temp_name(target)
     path.write_bytes(b"partial")
     if age:
         then = time.time() - age
         os.utime(path, (then, then))
     return path
+
+
+def advance_clock(mocker: MockerFixture, seconds: float) -> None:
+    """Make the cleaner's clock run ``seconds`` ahead of the files' times."""
+    real_time = time.time
+    mocker.patch.object(
+        _cleanup.time, "time", side_effect=lambda: real_time() + seconds
+    )
 
 
 @pytest.fixture
@@ -77,15 +89,30 @@ def test_keeps_live_writers_temp(tmp_path: Path) -> None:
     assert target.read_bytes() == b"new content"
 
 
-def test_default_age_keeps_recent_temp(tmp_path: Path) -> None:
-    temp = make_temp(tmp_path, age=HOUR - 60)
+def test_default_age_keeps_recent_temp(tmp_path: Path, mocker: MockerFixture) -> None:
+    temp = make_temp(tmp_path)
+    advance_clock(mocker, HOUR - 60)
     assert remove_stale_temp_files(tmp_path) == []
     assert temp.exists()
 
 
-def test_default_age_removes_old_temp(tmp_path: Path) -> None:
-    temp = make_temp(tmp_path, age=HOUR + 60)
+def test_default_age_removes_old_temp(tmp_path: Path, mocker: MockerFixture) -> None:
+    temp = make_temp(tmp_path)
+    advance_clock(mocker, HOUR + 60)
     assert remove_stale_temp_files(tmp_path) == [str(temp)]
+
+
+def test_old_mtime_recent_link_kept(tmp_path: Path) -> None:
+    # A backup in the making: a fresh hard link, under a temporary name, to a
+    # file last modified long ago. link() updates ctime, not mtime.
+    target = tmp_path / "data.txt"
+    target.write_bytes(b"live")
+    then = time.time() - 10 * HOUR
+    os.utime(target, (then, then))
+    snapshot = tmp_path / make_temp_name("data.txt.1")
+    os.link(target, snapshot)
+    assert remove_stale_temp_files(tmp_path) == []
+    assert snapshot.exists()
 
 
 def test_default_older_than_is_an_hour() -> None:

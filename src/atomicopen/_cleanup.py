@@ -68,14 +68,16 @@ def remove_stale_temp_files(
 
     Only regular files whose names have the form of atomicopen's temporary
     names (``.atomicopen.<12 hex digits>.<name>``) are candidates. A candidate
-    is removed when its last modification is at least ``older_than`` seconds
-    old and no live writer holds its lock. Symbolic links, FIFOs and other
-    special files with such names, and every other file, are left alone.
+    is removed when its last change, of content (mtime) or of status (ctime),
+    is at least ``older_than`` seconds old and no live writer holds its lock.
+    Symbolic links, FIFOs and other special files with such names, and every
+    other file, are left alone.
     Subdirectories are not searched. A candidate that cannot be removed is
     logged at ERROR and skipped.
 
     :param directory: the directory to clean.
-    :param older_than: minimum age in seconds, by modification time; ``0``
+    :param older_than: minimum age in seconds, by the later of the
+        modification and status change times; ``0``
         removes every unlocked temporary file.
     :param dry_run: only list what would be removed.
     :returns: the paths removed (or, with ``dry_run``, that would be), sorted.
@@ -195,8 +197,10 @@ def _is_old_regular_file(
     if status is None or not stat.S_ISREG(status.st_mode):
         logger.debug("skipping %s: not a regular file", name)
         return False
-    if status.st_mtime > cutoff:
-        logger.debug("skipping %s: modified within the age limit", name)
+    # ctime counts too: link() and rename() update it but not the mtime, and
+    # a backup in the making is a fresh hard link to an old file.
+    if max(status.st_mtime, status.st_ctime) > cutoff:
+        logger.debug("skipping %s: changed within the age limit", name)
         return False
     return True
 

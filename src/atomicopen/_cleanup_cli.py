@@ -44,7 +44,8 @@ def add_clean_command(commands: argparse._SubParsersAction) -> None:  # type: ig
         type=parse_seconds,
         default=DEFAULT_OLDER_THAN,
         metavar="SECONDS",
-        help="remove only files last modified at least this many seconds ago"
+        help="remove only files whose content and status last changed at least"
+        " this many seconds ago"
         f" (default: {DEFAULT_OLDER_THAN:g}; 0 removes every unlocked one)",
     )
     parser.add_argument(
