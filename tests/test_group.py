@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from atomicopen import AtomicGroup, GroupCommitError
+from atomicopen import AtomicGroup, GroupCommitError, ValidationError
 from atomicopen.hooks import CommitContext, CommitHook
 from tests.conftest import require_tool, temp_files
 
@@ -369,3 +369,40 @@ def test_strace_each_directory_once(tmp_path: Path) -> None:
         str(directories[0]): 1,
         str(directories[1]): 1,
     }
+
+
+def test_directory_through_link_synced_once(tmp_path: Path) -> None:
+    # "link/.." is the parent of the link's target, which path normalisation
+    # cannot know, so the directories are told apart by inode.
+    directory = tmp_path / "data"
+    (directory / "inner").mkdir(parents=True)
+    (tmp_path / "link").symlink_to(directory / "inner")
+    paths = [directory / "a.txt", tmp_path / "link" / ".." / "b.txt"]
+    counts = fsync_counts(tmp_path, "full", paths)
+    assert counts == {"temporary file": 2, str(directory): 1}
+
+
+def test_failed_validation_ends_group(tmp_path: Path) -> None:
+    group = AtomicGroup(tmp_path, validate="json")
+    group.open("a.json").write("{broken")
+    with pytest.raises(ValidationError):
+        group.commit()
+    with pytest.raises(ValueError, match="it was discarded"):
+        group.commit()
+    assert not (tmp_path / "a.json").exists()
+    assert temp_files(tmp_path) == []
+
+
+def test_failed_rename_ends_group(tmp_path: Path) -> None:
+    write_old(tmp_path, ["a.txt", "b.txt"])
+    group = AtomicGroup(tmp_path)
+    group.open("a.txt").write("new a.txt")
+    group.open("b.txt").write("new b.txt")
+    (tmp_path / "b.txt").unlink()
+    (tmp_path / "b.txt").mkdir()
+    (tmp_path / "b.txt" / "keep").write_text("")
+    with pytest.raises(GroupCommitError):
+        group.commit()
+    with pytest.raises(ValueError, match="its commit failed"):
+        group.commit()
+    assert "state=failed" in repr(group)

@@ -211,13 +211,24 @@ class AtomicGroup:
         if self._state == "committed":
             return
         if self._state != "open":
-            raise ValueError(f"cannot commit {self!r}: it was discarded")
+            reason = (
+                "its commit failed" if self._state == "failed" else "it was discarded"
+            )
+            raise ValueError(f"cannot commit {self!r}: {reason}; start a new group")
         self._state = "committing"
         try:
             contexts = self._prepare_all()
+        except BaseException:
+            self._state = "discarded"
+            raise
+        try:
             self._replace_all(contexts)
-        finally:
-            self._state = "committed"
+        except BaseException:
+            # Some files may have the new content: a retry would not be atomic
+            # per group either, so the group stays failed.
+            self._state = "failed"
+            raise
+        self._state = "committed"
         self._sync_directories(contexts)
         self._finish_all(contexts)
 
@@ -281,12 +292,17 @@ class AtomicGroup:
     def _sync_directories(self, contexts: list[CommitContext]) -> None:
         if self._durability != "full":
             return
-        synced: set[str] = set()
+        synced: set[object] = set()
         for context in contexts:
             directory = os.path.normpath(context.directory.path or os.curdir)
-            if directory in synced:
+            # By inode: "link/.." and the path it resolves to name one directory.
+            identity: object = directory
+            if context.dir_fd is not None:
+                status = os.fstat(context.dir_fd)
+                identity = (status.st_dev, status.st_ino)
+            if identity in synced:
                 continue
-            synced.add(directory)
+            synced.add(identity)
             try:
                 self._directory_sync.after_replace(context)
             except PostCommitError:
