@@ -43,9 +43,7 @@ def make_temp(directory: Path, target: str = "data.txt", age: float = 0) -> Path
 def advance_clock(mocker: MockerFixture, seconds: float) -> None:
     """Make the cleaner's clock run ``seconds`` ahead of the files' times."""
     real_time = time.time
-    mocker.patch.object(
-        _cleanup.time, "time", side_effect=lambda: real_time() + seconds
-    )
+    mocker.patch("time.time", side_effect=lambda: real_time() + seconds)
 
 
 @pytest.fixture
