@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import pathlib
@@ -551,4 +552,34 @@ def test_forked_child_leaves_parent_write_alone(tmp_path: Path) -> None:
     assert probe.returncode == 7
     atomic.commit()
     assert target.read_text() == "parent"
+    assert temp_files(tmp_path) == []
+
+
+def test_exclusive_link_fallback_unlink_failure_commits(
+    tmp_path: Path, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Once link() succeeded the file exists with the new content, so a failed
+    # removal of the temporary name is logged, not reported as a failed commit.
+    mocker.patch("atomicopen._directory._renameat2", None)
+    target = tmp_path / "created.txt"
+    atomic = atomic_open(target, "x")
+    atomic.open().write("new")
+    mocker.patch.object(
+        Directory, "unlink", side_effect=OSError(errno.EIO, "Input/output error")
+    )
+    atomic.commit()
+    assert atomic.committed
+    assert target.read_text() == "new"
+    assert any("could not be removed" in r.getMessage() for r in caplog.records)
+    mocker.stopall()
+    for name in temp_files(tmp_path):
+        os.unlink(tmp_path / name)
+
+
+def test_contended_temp_name_removed(tmp_path: Path, mocker: MockerFixture) -> None:
+    # When a cleanup holds the lock of a just-created temporary file, the
+    # writer removes that name itself and draws another.
+    mocker.patch("atomicopen._tempfile._lock", side_effect=[False, True])
+    atomic_write_text(tmp_path / "f.txt", "x")
+    assert (tmp_path / "f.txt").read_text() == "x"
     assert temp_files(tmp_path) == []

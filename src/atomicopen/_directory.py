@@ -243,7 +243,18 @@ class Directory:
                 " to replace unconditionally",
                 self.join(target),
             ) from error
-        self.unlink(source)
+        # The link was the commit: the target exists with the new content, so
+        # a failure to remove the temporary name must not be reported as a
+        # failed commit. A cleanup removes the leftover name later.
+        try:
+            self.unlink(source)
+        except OSError:
+            logger.exception(
+                "%s has the new content, but its temporary name %s could not be"
+                " removed",
+                self.join(target),
+                self.join(source),
+            )
 
     def fsync(self) -> None:
         """Flush the directory's entries to stable storage; nothing on Windows."""

@@ -74,7 +74,15 @@ def create_temp(
             ) from error
         if _lock(fd):
             return fd, name
-        # A cleanup holds the lock and is about to remove this name.
+        # A cleanup holds the lock of this brand-new file. Remove the name
+        # here, because a dry run of the cleanup would leave it behind, then
+        # draw another.
+        try:
+            directory.unlink(name)
+        except OSError as error:
+            logger.debug(
+                "cannot remove the contended temporary file %s: %s", name, error
+            )
         os.close(fd)
     raise FileExistsError(
         errno.EEXIST,
