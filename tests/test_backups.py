@@ -354,3 +354,68 @@ def test_cli_restore_missing(history: Path, capsys: pytest.CaptureFixture[str]) 
     status = main(["restore", str(history), "--index", "9"])
     assert status == 1
     assert "config.json.9" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("index", ["0", "-1", "one"])
+def test_cli_restore_bad_index_exit_2(history: Path, index: str) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["restore", str(history), "--index", index])
+    assert caught.value.code == 2
+    assert history.read_bytes() == version(3)
+
+
+HOLD_LOCK = """
+import sys, time
+from atomicopen import update_text
+def slow(old):
+    print("locked", flush=True)
+    time.sleep(float(sys.argv[2]))
+    return old
+update_text(sys.argv[1], slow)
+"""
+
+
+def hold_lock(path: Path, seconds: float) -> subprocess.Popen[str]:
+    """Start a process that holds ``path``'s sidecar lock for ``seconds``."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline() == "locked\n"
+    return process
+
+
+def test_restore_waits_for_existing_lock(history: Path) -> None:
+    # Writers with lock=True leave <name>.lock, so a plain restore takes it.
+    holder = hold_lock(history, 30)
+    try:
+        with pytest.raises(TimeoutError):
+            restore_backup(history, lock_timeout=0.2)
+        with pytest.raises(TimeoutError):
+            restore_backup(history, lock=None, lock_timeout=0.2)
+        assert contents(history) == [version(3), version(2), version(1), version(0)]
+    finally:
+        holder.kill()
+        holder.communicate()
+    restore_backup(history)
+    assert history.read_bytes() == version(2)
+
+
+def test_restore_default_takes_lock_only_if_present(history: Path) -> None:
+    restore_backup(history)
+    assert not (history.parent / "config.json.lock").exists()
+    restore_backup(history, lock=True)
+    assert (history.parent / "config.json.lock").exists()
+
+
+def test_cli_restore_lock_timeout(history: Path) -> None:
+    holder = hold_lock(history, 30)
+    try:
+        status = main(["restore", str(history), "--lock-timeout", "0.2"])
+    finally:
+        holder.kill()
+        holder.communicate()
+    assert status == 1
+    assert history.read_bytes() == version(3)

@@ -150,3 +150,10 @@ def test_cli_write_checksum(tmp_path: Path) -> None:
     path = tmp_path / "x"
     main(["write", str(path), "--checksum"], stdin=io.BytesIO(b"data"))
     assert verify(path) is True
+
+
+def test_verify_missing_file_named(tmp_path: Path) -> None:
+    path = tmp_path / "absent.txt"
+    with pytest.raises(FileNotFoundError, match="No such file to verify") as caught:
+        verify(path)
+    assert caught.value.filename == str(path)

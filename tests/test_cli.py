@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pytest
+from pytest_mock import MockerFixture
 
 from atomicopen._cli import main
+from atomicopen.hooks import DirectorySync
 from tests.conftest import TmpfsMount, temp_files
 
 COMMANDS = {
@@ -198,7 +200,7 @@ def test_termination_signal_discards(tmp_path: Path, signal_name: str) -> None:
     _, stderr = process.communicate(timeout=10)
     process.stdin.close()
     assert process.returncode == 128 + getattr(signal, signal_name)
-    assert f"stopped by {signal_name}; nothing was changed" in stderr.decode()
+    assert f"stopped by {signal_name}; {target} was left unchanged" in stderr.decode()
     assert target.read_text() == "old"
     assert temp_files(tmp_path) == []
 
@@ -207,3 +209,18 @@ def test_main_restores_signal_handlers(tmp_path: Path) -> None:
     before = signal.getsignal(signal.SIGTERM)
     assert main(["write", str(tmp_path / "f")], stdin=_stdin(b"x")) == 0
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_interrupt_after_rename_says_replaced(
+    tmp_path: Path, mocker: MockerFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A signal that lands between the rename and the directory fsync: no
+    # machine can aim one there, so the fsync hook raises it.
+    mocker.patch.object(DirectorySync, "after_replace", side_effect=KeyboardInterrupt)
+    target = tmp_path / "target.txt"
+    target.write_text("old")
+    assert main(["write", str(target)], stdin=_stdin(b"new")) == 130
+    assert target.read_text() == "new"
+    message = capsys.readouterr().err
+    assert f"after {target} was replaced" in message
+    assert "unchanged" not in message

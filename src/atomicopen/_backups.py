@@ -28,6 +28,7 @@ from ._checksum import rewrite_existing_checksums
 from ._copy import copy_content
 from ._directory import _LINK_UNSUPPORTED, Directory, resolve_target
 from ._errors import AtomicOpenError
+from ._locking import LOCK_SUFFIX, make_lock_request
 from ._names import make_temp_name
 from ._sync import full_fsync
 from ._tempfile import apply_metadata, create_temp, initial_mode
@@ -155,7 +156,13 @@ def _copy_to_temp(
     return temp_name
 
 
-def restore_backup(path: str | os.PathLike[str], index: int = 1) -> None:
+def restore_backup(
+    path: str | os.PathLike[str],
+    index: int = 1,
+    *,
+    lock: object = None,
+    lock_timeout: float | None = None,
+) -> None:
     """Put backup ``index`` of ``path`` back as the live file, atomically.
 
     The current file takes the backup's place, so a second call with the same
@@ -167,8 +174,16 @@ def restore_backup(path: str | os.PathLike[str], index: int = 1) -> None:
 
     :param path: the live file, such as ``"config.json"``.
     :param index: ``1`` for the newest backup, ``"<path>.1"``.
+    :param lock: ``None`` takes the sidecar lock ``<path>.lock`` only where
+        that file exists, as writers with ``lock=True`` leave it, so that a
+        restore never lands in the middle of their read-modify-write. ``True``
+        always takes it, ``False`` never does, and a lock object is used as
+        with :func:`~atomicopen.atomic_open`.
+    :param lock_timeout: seconds to wait for the lock; ``None`` waits as long
+        as it takes. Giving it with ``lock=None`` takes the lock.
     :raises FileNotFoundError: if the backup does not exist.
     :raises ValueError: if ``index`` is less than 1.
+    :raises LockTimeout: if the lock was not acquired in time.
 
     Example::
 
@@ -178,8 +193,19 @@ def restore_backup(path: str | os.PathLike[str], index: int = 1) -> None:
     directory_path, name = resolve_target(os.fspath(path), follow_symlinks=True)
     directory = Directory(directory_path)
     try:
-        _restore(directory, name, backup_name(name, index))
-        directory.fsync()
+        if lock is None:
+            lock = lock_timeout is not None or (
+                directory.lstat(name + LOCK_SUFFIX) is not None
+            )
+        request = make_lock_request(lock, lock_timeout)
+        if request is not None:
+            request.acquire(directory, name, directory.join(name))
+        try:
+            _restore(directory, name, backup_name(name, index))
+            directory.fsync()
+        finally:
+            if request is not None:
+                request.release()
     finally:
         directory.close()
     logger.debug("restored %s from backup %d", os.fspath(path), index)

@@ -165,6 +165,9 @@ def verify(path: str | os.PathLike[str], algorithm: str = DEFAULT_ALGORITHM) -> 
     """
     check_algorithm(algorithm)
     directory_path, name = resolve_target(os.fspath(path), follow_symlinks=True)
+    file_path = os.path.join(directory_path, name)
+    if not os.path.lexists(file_path):
+        raise FileNotFoundError(errno.ENOENT, "No such file to verify", file_path)
     checksum_path = os.path.join(directory_path, checksum_name(name, algorithm))
     try:
         with open(checksum_path, encoding="utf-8", errors="replace") as file:

@@ -83,7 +83,8 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
 
 
 def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
-    with atomic_open(
+    # main() reads it to tell whether an interrupt came before the commit.
+    arguments.atomic_file = atomic_open(
         arguments.path,
         "wb",
         durability=arguments.durability,
@@ -92,7 +93,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         lock=lock_requested(arguments),
         lock_timeout=arguments.lock_timeout,
         **write_hook_options(arguments),
-    ) as file:
+    )
+    with arguments.atomic_file as file:
         while chunk := stdin.read(_CHUNK):
             file.write(chunk)
     return 0
@@ -151,11 +153,11 @@ def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> in
     try:
         status: int = arguments.run(arguments, stdin or sys.stdin.buffer)
     except KeyboardInterrupt:
-        print("atomicopen: interrupted; nothing was changed", file=sys.stderr)
+        print(f"atomicopen: interrupted{_outcome(arguments)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except _Terminated as terminated:
         name = signal.Signals(terminated.signal_number).name
-        print(f"atomicopen: stopped by {name}; nothing was changed", file=sys.stderr)
+        print(f"atomicopen: stopped by {name}{_outcome(arguments)}", file=sys.stderr)
         return 128 + terminated.signal_number
     except (OSError, ValueError) as error:
         print(f"atomicopen: error: {_describe(error)}", file=sys.stderr)
@@ -165,6 +167,19 @@ def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> in
             signal.signal(signal_number, previous)
         package_logger.removeHandler(handler)
     return status
+
+
+def _outcome(arguments: argparse.Namespace) -> str:
+    """Say what an interrupt left of the write, where the command knows it."""
+    atomic_file = getattr(arguments, "atomic_file", None)
+    if atomic_file is None:
+        return ""
+    if atomic_file.committed:
+        return (
+            f" after {arguments.path} was replaced; the new content is in place,"
+            " but may not be synced to disk yet"
+        )
+    return f"; {arguments.path} was left unchanged"
 
 
 def _catch_termination() -> dict[int, Any]:

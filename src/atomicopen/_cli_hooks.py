@@ -64,12 +64,34 @@ def add_restore_command(commands: _SubParsers) -> None:
     parser.add_argument("path", metavar="PATH", help="the live file")
     parser.add_argument(
         "--index",
-        type=_backup_count,
+        type=_backup_index,
         default=1,
         metavar="N",
         help="which backup: 1 (default) for the newest, PATH.1",
     )
-    parser.set_defaults(run=_run_restore)
+    lock = parser.add_mutually_exclusive_group()
+    lock.add_argument(
+        "--lock",
+        dest="lock",
+        action="store_const",
+        const=True,
+        help="take the lock file PATH.lock, creating it if needed (default: take"
+        " it only if it exists, as writers with --lock leave it)",
+    )
+    lock.add_argument(
+        "--no-lock",
+        dest="lock",
+        action="store_const",
+        const=False,
+        help="do not take PATH.lock even if it exists",
+    )
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="how long to wait for the lock before giving up; default: no limit",
+    )
+    parser.set_defaults(run=_run_restore, lock=None)
 
 
 def add_verify_command(commands: _SubParsers) -> None:
@@ -93,7 +115,12 @@ def add_verify_command(commands: _SubParsers) -> None:
 
 
 def _run_restore(arguments: argparse.Namespace, stdin: object) -> int:
-    restore_backup(arguments.path, arguments.index)
+    restore_backup(
+        arguments.path,
+        arguments.index,
+        lock=arguments.lock,
+        lock_timeout=arguments.lock_timeout,
+    )
     return 0
 
 
@@ -101,11 +128,21 @@ def _run_verify(arguments: argparse.Namespace, stdin: object) -> int:
     if verify(arguments.path, arguments.algorithm):
         return 0
     print(
-        f"atomicopen: {arguments.path}: content does not match its"
+        f"atomicopen: error: {arguments.path}: content does not match its"
         f" {arguments.algorithm} checksum; it was changed after the last commit",
         file=sys.stderr,
     )
     return EXIT_MISMATCH
+
+
+def _backup_index(text: str) -> int:
+    value = _backup_count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"invalid backup index {text!r}: use 1 for the newest backup, 2 for the"
+            " one before, and so on"
+        )
+    return value
 
 
 def _backup_count(text: str) -> int:
