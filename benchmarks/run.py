@@ -67,7 +67,7 @@ LOCK_BENCHMARK = HERE / "bench_lock.py"
 
 @dataclass(frozen=True)
 class TargetCheck:
-    """One target, the figure this run recorded for it, and whether it held."""
+    """One target, the figure this run recorded for it, and whether it was met."""
 
     name: str
     target: str
@@ -432,20 +432,20 @@ def _syscall_checks(
     per_commit: dict[str, dict[str, int]], checks: list[TargetCheck]
 ) -> list[TargetCheck]:
     """Judge atomicopen's calls per commit against its floor plus 2."""
-    made = []
+    syscall_checks = []
     for name, subject, floor, label in SYSCALL_TARGETS:
         if subject.name not in per_commit or floor.name not in per_commit:
             continue
         extra = sum(per_commit[subject.name].values()) - sum(
             per_commit[floor.name].values()
         )
-        made.append(
+        syscall_checks.append(
             TargetCheck(
                 name, f"{subject.name} <= {label} + 2", f"{extra:+}", extra <= 2
             )
         )
-    checks.extend(made)
-    return made
+    checks.extend(syscall_checks)
+    return syscall_checks
 
 
 def _strace_counts(
@@ -490,7 +490,7 @@ def _parse_strace_summary(text: str) -> dict[str, int]:
 def _print_syscalls(
     per_commit: dict[str, dict[str, int]],
     chosen: Sequence[Writer],
-    made: Sequence[TargetCheck],
+    syscall_checks: Sequence[TargetCheck],
 ) -> None:
     totals = {name: sum(calls.values()) for name, calls in per_commit.items()}
     rows = []
@@ -507,14 +507,14 @@ def _print_syscalls(
     print_table(
         "System calls per 1 KiB commit (strace -f -c; writers without fsync"
         " against the floor without fsync)\n"
-        + "\n".join(check.headline() for check in made),
+        + "\n".join(check.headline() for check in syscall_checks),
         ["writer", "calls", "vs floor", "by system call"],
         rows,
     )
 
 
 # Flat memory: the tracemalloc peak of the largest stream may exceed that of
-# the smallest by this much. A buffered copy of one 1 MiB write would not fit.
+# the smallest by this much. A buffered copy of even one 1 MiB write exceeds it.
 MEMORY_GROWTH_LIMIT = 64 * KIB
 
 
