@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import subprocess
+import sys
 import threading
 import tracemalloc
 import warnings
@@ -499,3 +501,54 @@ def test_directory_renamed_during_write(tmp_path: Path) -> None:
     atomic.commit()
     assert (after / "f.txt").read_text() == "moved"
     assert os.listdir(before) == []
+
+
+def test_detached_file_object_still_cleaned(tmp_path: Path) -> None:
+    target = tmp_path / "detached.txt"
+    before = open_fds()
+    atomic = AtomicFile(target, lock=True)
+    file = atomic.open()
+    buffer = file.detach()  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="detached"):
+        atomic.commit()
+    assert temp_files(tmp_path) == []
+    buffer.close()
+    assert open_fds() == before
+    # The lock was released: another writer in this thread gets it at once.
+    atomic_write_text(target, "next", lock=True, lock_timeout=0)
+    assert target.read_text() == "next"
+
+
+def test_forked_child_leaves_parent_write_alone(tmp_path: Path) -> None:
+    target = tmp_path / "shared.txt"
+    target.write_text("old")
+    atomic = AtomicFile(target, lock=True)
+    atomic.open().write("parent")
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the child
+        code = 0
+        try:
+            atomic.commit()
+        except ValueError:
+            code = 3
+        atomic.discard()
+        os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 3
+    assert len(temp_files(tmp_path)) == 1
+    # The parent still holds the lock: another process cannot take it.
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from atomicopen import atomic_write_text\n"
+            "try:\n    atomic_write_text(sys.argv[1], 'x', lock=True, lock_timeout=0)\n"
+            "except TimeoutError:\n    sys.exit(7)",
+            str(target),
+        ],
+        check=False,
+    )
+    assert probe.returncode == 7
+    atomic.commit()
+    assert target.read_text() == "parent"
+    assert temp_files(tmp_path) == []

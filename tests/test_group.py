@@ -246,13 +246,35 @@ def test_open_rejects_group_option(tmp_path: Path, option: str) -> None:
     group.discard()
 
 
-def test_open_rejects_same_target_twice(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "second",
+    ["./a", "sub/../a", "{absolute}", "linked/a", "alias"],
+    ids=["dot", "dotdot", "absolute", "linked-dir", "file-link"],
+)
+def test_open_rejects_same_target_twice(tmp_path: Path, second: str) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "linked").symlink_to(".")
+    (tmp_path / "alias").symlink_to("a")
+    (tmp_path / "a").write_text("old")
     group = AtomicGroup(tmp_path)
     group.open("a").write("first")
     with pytest.raises(ValueError, match="already in this group"):
-        group.open("./a")
+        group.open(second.format(absolute=tmp_path / "a"))
     group.discard()
+    assert (tmp_path / "a").read_text() == "old"
     assert temp_files(tmp_path) == []
+
+
+def test_open_accepts_hard_link_as_other_file(tmp_path: Path) -> None:
+    # A hard link is another directory entry, which a rename replaces on its
+    # own, so the group may write both names.
+    (tmp_path / "a").write_text("old")
+    os.link(tmp_path / "a", tmp_path / "b")
+    with AtomicGroup(tmp_path) as group:
+        group.open("a").write("new a")
+        group.open("b").write("new b")
+    assert (tmp_path / "a").read_text() == "new a"
+    assert (tmp_path / "b").read_text() == "new b"
 
 
 def test_open_after_commit_fails(tmp_path: Path) -> None:

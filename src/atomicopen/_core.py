@@ -148,6 +148,7 @@ class AtomicFile:
         self._joined_target = ""
         self._joined_temp = ""
         self._fd: int | None = None
+        self._owner_pid = os.getpid()
         self._privileged_mode: int | None = None
         self._file: IO[Any] | None = None
 
@@ -206,8 +207,11 @@ class AtomicFile:
     def __del__(self) -> None:
         if getattr(self, "_state", None) == "open":
             description = repr(self)
+            inherited = self._owner_pid != os.getpid()
             # Discard first: with warnings turned into errors, warn() raises.
             self._abort()
+            if inherited:
+                return
             warnings.warn(
                 f"{description} was neither committed nor discarded; discarded it",
                 ResourceWarning,
@@ -247,6 +251,7 @@ class AtomicFile:
         # regular file costs one lstat, not two.
         directory_path, self._name = resolve_target(self._path, follow_symlinks=False)
         self._directory = Directory(directory_path)
+        self._owner_pid = os.getpid()
         self._state = "open"
         try:
             status = self._locate_target()
@@ -293,6 +298,19 @@ class AtomicFile:
     def _inspect_target(self, status: os.stat_result | None) -> os.stat_result | None:
         """Check the current target and return its status, or ``None`` if new."""
         return check_target(status, self._mode, self._options, self._target_path)
+
+    def _target_key(self) -> tuple[object, ...]:
+        """Identify the replaced directory entry, whatever path led to it.
+
+        Two paths name the same entry when they lead, through links, ``..`` or
+        an absolute form, to the same name in the same directory inode.
+        """
+        assert self._directory is not None
+        if self._directory.fd is None:  # pragma: no cover - Windows
+            path = os.path.normcase(os.path.abspath(self._target_path))
+            return (path,)
+        status = os.fstat(self._directory.fd)
+        return (status.st_dev, status.st_ino, self._name)
 
     def _lstat_target(self) -> os.stat_result | None:
         assert self._directory is not None
@@ -343,7 +361,7 @@ class AtomicFile:
                 error,
                 "copying the current content into the temporary file",
                 self._target_path,
-                f"{self._target_path!r} was left unchanged",
+                "the target was left unchanged",
             ) from error
         os.lseek(self._fd, 0, os.SEEK_SET)
 
@@ -393,6 +411,11 @@ class AtomicFile:
             raise ValueError(
                 f"cannot commit {self!r}: call open() first, and commit at most"
                 " once before discard()"
+            )
+        if self._owner_pid != os.getpid():
+            raise ValueError(
+                f"cannot commit {self!r} in process {os.getpid()}: process"
+                f" {self._owner_pid} opened it and must commit or discard it"
             )
         context = self._context()
         try:
@@ -540,27 +563,55 @@ class AtomicFile:
 
     def _unchanged_error(self, error: OSError, doing: str) -> OSError:
         path = self._target_path
-        return annotate(error, doing, path, f"{path!r} was left unchanged")
+        return annotate(error, doing, path, "the target was left unchanged")
 
     def _abort(self) -> None:
         """Close everything and remove the temporary file, logging any failure."""
         self._state = "discarded"
-        if self._file is not None:
-            try:
-                self._file.close()
-            except OSError as error:
-                # Its buffered data was being discarded anyway.
-                logger.debug("closing the discarded file object failed: %s", error)
-        if self._directory is not None and self._temp_name is not None:
-            temp_path = self._temp_path
-            try:
-                self._directory.unlink(self._temp_name)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                logger.exception("cannot remove the temporary file %s", temp_path)
-            self._temp_name = None
-        self._release()
+        if self._owner_pid != os.getpid():
+            self._abandon()
+            return
+        try:
+            if self._file is not None:
+                try:
+                    self._file.close()
+                except Exception as error:
+                    # Its buffered data was being discarded anyway, and a
+                    # detached or broken file object must not stop the cleanup.
+                    logger.debug("closing the discarded file object failed: %s", error)
+            if self._directory is not None and self._temp_name is not None:
+                temp_path = self._temp_path
+                try:
+                    self._directory.unlink(self._temp_name)
+                except FileNotFoundError:
+                    pass
+                except OSError:
+                    logger.exception("cannot remove the temporary file %s", temp_path)
+                self._temp_name = None
+        finally:
+            self._release()
+
+    def _abandon(self) -> None:
+        """Let go of what a forked child inherited, without touching the parent's.
+
+        The temporary file, its flock and the ``lock=`` lock belong to the
+        process that opened them: the child only closes its own copies of the
+        descriptors, and leaves the file object, whose buffer it shares with
+        the parent's, alone.
+        """
+        self._temp_name = None
+        for fd in (self._fd, self._directory.fd if self._directory else None):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    logger.exception("cannot close an inherited descriptor")
+        self._fd = None
+        if self._directory is not None:
+            self._directory.fd = None
+        if self._lock is not None:
+            self._lock.abandon()
+        logger.debug("dropped the inherited AtomicFile for %s", self._path)
 
     def _release(self) -> None:
         """Close the descriptors, then release the lock of ``lock=``.

@@ -193,6 +193,9 @@ def annotate(error: OSError, doing: str, path: str, consequence: str) -> OSError
     :param consequence: what the failure means for the target.
     """
     reason = error.strerror or str(error)
+    if error.filename is not None and os.fspath(error.filename) != os.fspath(path):
+        # The failed call was about another file, such as an older backup.
+        reason = f"{reason} ({os.fsdecode(error.filename)!r})"
     message = f"{doing} failed: {reason}; {consequence}"
     if error.errno is None:
         return type(error)(message)

@@ -101,7 +101,7 @@ class AtomicGroup:
         self._directory_sync = DirectorySync(on_unsupported)
         self._options = options
         self._files: list[AtomicFile] = []
-        self._targets: set[str] = set()
+        self._targets: set[tuple[object, ...]] = set()
         self._state = "open"
 
     def __repr__(self) -> str:
@@ -161,13 +161,14 @@ class AtomicGroup:
             )
         atomic_file = self._new_file(file, mode, hooks, options)
         file_object = atomic_file.open()
-        target = os.path.normpath(atomic_file._target_path)
-        if target in self._targets:
+        key = atomic_file._target_key()
+        if key in self._targets:
             atomic_file.discard()
             raise ValueError(
-                f"{target!r} is already in this group; write it through one file object"
+                f"{atomic_file._target_path!r} is already in this group, perhaps"
+                " under another path; write it through one file object"
             )
-        self._targets.add(target)
+        self._targets.add(key)
         self._files.append(atomic_file)
         return file_object
 

@@ -83,6 +83,9 @@ class LockRequest(Protocol):
     def release(self) -> None:
         """Give the lock up; does nothing when it is not held."""
 
+    def abandon(self) -> None:
+        """Drop a lock inherited by a forked child, leaving it to the parent."""
+
 
 def make_lock_request(lock: object, lock_timeout: object) -> LockRequest | None:
     """Check ``lock`` and ``lock_timeout`` and return what takes the lock.
@@ -207,6 +210,21 @@ class SidecarLock:
         _unlock(fd, self._identity, self._path)
         self._identity = None
         logger.debug("unlocked %s", self._path)
+
+    def abandon(self) -> None:
+        """Close the inherited descriptor without unlocking.
+
+        The flock belongs to the open file description that parent and child
+        share, so unlocking here would release the parent's lock.
+        """
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        self._identity = None
+        try:
+            os.close(fd)
+        except OSError:
+            logger.exception("cannot close the lock file %s", self._path)
 
 
 def _open_lock_file(directory: Directory, lock_name: str, lock_path: str) -> int:
@@ -450,6 +468,10 @@ class ExternalLock:
                 " target was left unchanged: redo the whole update",
                 target_path,
             ) from error
+
+    def abandon(self) -> None:
+        """Forget the lock in a forked child; the parent still holds it."""
+        self._held = False
 
     def release(self) -> None:
         """Call the object's ``release()``, logging a failure."""

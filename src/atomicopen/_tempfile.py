@@ -70,7 +70,7 @@ def create_temp(
                 error,
                 f"creating a temporary file in {directory.path or os.curdir!r}",
                 target_path,
-                f"{target_path!r} was left unchanged",
+                "the target was left unchanged",
             ) from error
         if _lock(fd):
             return fd, name

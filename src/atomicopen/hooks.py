@@ -140,7 +140,7 @@ class FileSync(CommitHook):
                 error,
                 f"fsync of the temporary file {context.temp_path!r}",
                 context.path,
-                f"{context.path!r} was left unchanged",
+                "the target was left unchanged",
             ) from error
         logger.debug("synced %s", context.temp_path)
 
@@ -235,13 +235,13 @@ class Validate(CommitHook):
         except Exception as error:
             raise ValidationError(
                 f"invalid {self._description} in the new content of {path!r}:"
-                f" {error}; {path!r} was left unchanged",
+                f" {error}; the target was left unchanged",
                 path,
             ) from error
         if result is False:
             raise ValidationError(
                 f"{self._description} rejected the new content of {path!r};"
-                f" {path!r} was left unchanged",
+                " the target was left unchanged",
                 path,
             )
         logger.debug("validated %s as %s", context.temp_path, self._description)
@@ -286,7 +286,7 @@ class Backups(CommitHook):
                 error,
                 f"backing up the current content as {context.name + '.1'!r}",
                 context.path,
-                f"{context.path!r} was left unchanged",
+                "the target was left unchanged",
             ) from error
 
     def __repr__(self) -> str:
