@@ -11,6 +11,8 @@ Run ``python benchmarks/run.py`` after ``pip install -e '.[bench]'``, or
 disk syncs, and ``--quick`` a fraction of that. As root the tmpfs sections
 mount a tmpfs of their own; the system-call counts need strace.
 These are measurements, not tests: the script never fails because of a figure.
+Each table marks its target "met" or "MISSED", and a summary at the end lists
+the missed ones.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import resource
 import shutil
 import statistics
@@ -29,19 +32,116 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-import writers
-from writers import Commit, Writer
-
 from atomicopen import AtomicGroup, atomic_open
+
+# The compared libraries come with the "bench" extra. Without them the script
+# stops with one line instead of a traceback from inside writers.py.
+BENCH_PACKAGES = ("atomicwrites", "safer", "boltons")
+try:
+    import writers
+    from writers import Commit, Writer
+except ModuleNotFoundError as error:
+    missing = (error.name or "").partition(".")[0]
+    if missing not in BENCH_PACKAGES:
+        raise
+    print(
+        f"benchmarks/run.py: the compared library {missing!r} is not installed;"
+        " install the bench extra with: pip install -e '.[bench]'",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 HERE = Path(__file__).resolve().parent
 KIB = 1 << 10
 MIB = 1 << 20
 DATA_1K = bytes(range(256)) * 4
 LOCK_BENCHMARK = HERE / "bench_lock.py"
+
+
+# Targets
+
+
+@dataclass(frozen=True)
+class TargetCheck:
+    """One target, the figure this run recorded for it, and whether it was met."""
+
+    name: str
+    target: str
+    recorded: str
+    met: bool | None  # None: the figure could not be measured in this run
+
+    @property
+    def marker(self) -> str:
+        """Return "met", "MISSED" or "not measured"."""
+        if self.met is None:
+            return "not measured"
+        return "met" if self.met else "MISSED"
+
+    def headline(self) -> str:
+        """Return the target and its marker, as a table title shows them."""
+        return f"target {self.target}: {self.marker} ({self.recorded})"
+
+
+@dataclass(frozen=True)
+class CommitTarget:
+    """A limit on one writer's median commit time relative to the first, the floor.
+
+    Exactly one of ``ratio`` (at most this many times the floor) and
+    ``above_us`` (at most this many microseconds above the floor) is set.
+    """
+
+    name: str
+    subject: Writer
+    ratio: float | None = None
+    above_us: float | None = None
+
+    def check(self, medians: dict[str, float], floor: float) -> TargetCheck:
+        """Judge the subject's median against the floor's."""
+        value = medians[self.subject.name]
+        if self.ratio is not None:
+            return TargetCheck(
+                self.name,
+                f"{self.subject.name} <= {self.ratio}x floor",
+                f"{value / floor:.2f}x",
+                value / floor <= self.ratio,
+            )
+        assert self.above_us is not None  # one of the two is set
+        above = (value - floor) * 1e6
+        return TargetCheck(
+            self.name,
+            f"{self.subject.name} <= floor + {self.above_us:g} us",
+            f"{above:+.1f} us",
+            above <= self.above_us,
+        )
+
+
+def print_target_summary(checks: Sequence[TargetCheck], quick: bool) -> None:
+    """Print every target with its marker, then the missed ones by name."""
+    if not checks:
+        return
+    width = max(len(check.name) for check in checks)
+    lines = [
+        f"{check.marker:<12}  {check.name:<{width}}  {check.target};"
+        f" recorded {check.recorded}"
+        for check in checks
+    ]
+    missed = [check.name for check in checks if check.met is False]
+    lines.append("")
+    if missed:
+        lines.append(f"missed {len(missed)} of {len(checks)} targets:")
+        lines.extend(f"  {name}" for name in missed)
+    else:
+        lines.append(f"all {len(checks)} measured targets met")
+    if quick:
+        lines.append(
+            "(--quick takes few rounds: a figure near its limit can land on"
+            " either side; the full run decides)"
+        )
+    print_section("Targets", "\n".join(lines))
 
 
 # Measuring
@@ -100,9 +200,13 @@ def bench_commits(  # noqa: PLR0917 - one call per table, each argument named
     chosen: Sequence[Writer],
     rounds: int,
     batch: int,
-    targets: str,
+    target: CommitTarget,
+    checks: list[TargetCheck],
 ) -> dict[str, object]:
-    """Time 1 KiB commits of each writer against the first, the floor."""
+    """Time 1 KiB commits of each writer against the first, the floor.
+
+    The verdict on ``target`` goes into the table's title and onto ``checks``.
+    """
     medians = median_per_call(
         commit_candidates(directory, chosen, DATA_1K), rounds, batch
     )
@@ -119,15 +223,19 @@ def bench_commits(  # noqa: PLR0917 - one call per table, each argument named
                 writer.syncs,
             ]
         )
+    check = target.check(medians, floor)
+    checks.append(check)
     print_table(
-        f"{title} ({rounds} rounds x {batch} commits; {targets})",
+        f"{title} ({rounds} rounds x {batch} commits)\n{check.headline()}",
         ["writer", "median", "vs floor", "above floor", "fsync"],
         rows,
     )
     return {writer.name: medians[writer.name] for writer in chosen}
 
 
-def bench_streaming(directory: Path, size: int, rounds: int) -> dict[str, float]:
+def bench_streaming(
+    directory: Path, size: int, rounds: int, checks: list[TargetCheck]
+) -> dict[str, float]:
     """Time a stream of ``size`` bytes through atomic_open and through open()."""
     chunk = os.urandom(MIB)
     plain_path = directory / "stream-plain.bin"
@@ -149,6 +257,14 @@ def bench_streaming(directory: Path, size: int, rounds: int) -> dict[str, float]
         {"open().write() + fsync": plain, "atomic_open": atomic}, rounds, 1
     )
     plain_time = medians["open().write() + fsync"]
+    throughput = plain_time / medians["atomic_open"]
+    check = TargetCheck(
+        "streaming",
+        "atomic_open >= 0.97x plain writes",
+        f"{throughput:.3f}x",
+        throughput >= 0.97,
+    )
+    checks.append(check)
     rows = [
         [
             name,
@@ -160,7 +276,7 @@ def bench_streaming(directory: Path, size: int, rounds: int) -> dict[str, float]
     ]
     print_table(
         f"Streaming {size // MIB} MiB in 1 MiB writes on disk ({rounds} rounds;"
-        " throughput vs plain writes, target >= 0.97x)",
+        f" throughput vs plain writes)\n{check.headline()}",
         ["writer", "median", "throughput", "vs plain"],
         rows,
     )
@@ -232,12 +348,15 @@ def _floor_group(directory: Path, names: list[str], data: bytes) -> None:
         os.close(directory_fd)
 
 
-def bench_lock(quick: bool) -> str:
+LOCK_RATIO = re.compile(r"ratio update_json / flock by hand: ([0-9.]+)")
+
+
+def bench_lock(quick: bool, checks: list[TargetCheck]) -> str:
     """Run the locked-counter benchmark of the lock feature, if it is present.
 
     HOOK: benchmarks/bench_lock.py comes with the lock feature. It is run as a
     child, with fewer increments and repeats under --quick, and its output
-    is printed as it is.
+    is printed as it is, followed by the verdict on its ratio.
     """
     if not LOCK_BENCHMARK.exists():
         note = (
@@ -255,12 +374,24 @@ def bench_lock(quick: bool) -> str:
         if result.returncode
         else ""
     )
-    print_section("Locked JSON counter, 4 processes (benchmarks/bench_lock.py)", output)
+    found = LOCK_RATIO.search(result.stdout) if result.returncode == 0 else None
+    ratio = float(found.group(1)) if found else None
+    check = TargetCheck(
+        "locked counter",
+        "update_json <= 1.2x flock loop",
+        f"{ratio:.2f}x" if ratio is not None else "no ratio in the output",
+        ratio <= 1.2 if ratio is not None else None,
+    )
+    checks.append(check)
+    print_section(
+        "Locked JSON counter, 4 processes (benchmarks/bench_lock.py)",
+        f"{output.rstrip()}\n{check.headline()}",
+    )
     return output
 
 
 def bench_syscalls(
-    directory: Path, chosen: Sequence[Writer]
+    directory: Path, chosen: Sequence[Writer], checks: list[TargetCheck]
 ) -> dict[str, dict[str, int]]:
     """Count the system calls of one commit with strace -f -c.
 
@@ -282,8 +413,39 @@ def bench_syscalls(
             name: round((large.get(name, 0) - small.get(name, 0)) / count)
             for name in set(small) | set(large)
         }
-    _print_syscalls(per_commit, chosen)
+    _print_syscalls(per_commit, chosen, _syscall_checks(per_commit, checks))
     return per_commit
+
+
+SYSCALL_TARGETS = (
+    ("system calls, durable", writers.ATOMICOPEN, writers.FLOOR, "floor"),
+    (
+        "system calls, none",
+        writers.ATOMICOPEN_NONE,
+        writers.FLOOR_NOSYNC,
+        "floor without fsync",
+    ),
+)
+
+
+def _syscall_checks(
+    per_commit: dict[str, dict[str, int]], checks: list[TargetCheck]
+) -> list[TargetCheck]:
+    """Judge atomicopen's calls per commit against its floor plus 2."""
+    syscall_checks = []
+    for name, subject, floor, label in SYSCALL_TARGETS:
+        if subject.name not in per_commit or floor.name not in per_commit:
+            continue
+        extra = sum(per_commit[subject.name].values()) - sum(
+            per_commit[floor.name].values()
+        )
+        syscall_checks.append(
+            TargetCheck(
+                name, f"{subject.name} <= {label} + 2", f"{extra:+}", extra <= 2
+            )
+        )
+    checks.extend(syscall_checks)
+    return syscall_checks
 
 
 def _strace_counts(
@@ -326,7 +488,9 @@ def _parse_strace_summary(text: str) -> dict[str, int]:
 
 
 def _print_syscalls(
-    per_commit: dict[str, dict[str, int]], chosen: Sequence[Writer]
+    per_commit: dict[str, dict[str, int]],
+    chosen: Sequence[Writer],
+    syscall_checks: Sequence[TargetCheck],
 ) -> None:
     totals = {name: sum(calls.values()) for name, calls in per_commit.items()}
     rows = []
@@ -342,13 +506,21 @@ def _print_syscalls(
         rows.append([writer.name, str(total), f"{total - floor:+}", detail])
     print_table(
         "System calls per 1 KiB commit (strace -f -c; writers without fsync"
-        " against the floor without fsync; target: at most floor + 2)",
+        " against the floor without fsync)\n"
+        + "\n".join(check.headline() for check in syscall_checks),
         ["writer", "calls", "vs floor", "by system call"],
         rows,
     )
 
 
-def bench_memory(directory: Path, sizes: Sequence[int]) -> dict[str, object]:
+# Flat memory: the tracemalloc peak of the largest stream may exceed that of
+# the smallest by this much. A buffered copy of even one 1 MiB write exceeds it.
+MEMORY_GROWTH_LIMIT = 64 * KIB
+
+
+def bench_memory(
+    directory: Path, sizes: Sequence[int], checks: list[TargetCheck]
+) -> dict[str, object]:
     """Measure peak memory of a child streaming each size through atomic_open."""
     results = {}
     rows = []
@@ -375,9 +547,19 @@ def bench_memory(directory: Path, sizes: Sequence[int]) -> dict[str, object]:
             ]
         )
     (directory / "memory.bin").unlink(missing_ok=True)
+    peaks = [results[str(size)]["traced_peak"] for size in sizes]
+    growth = peaks[-1] - peaks[0]
+    check = TargetCheck(
+        "memory",
+        f"flat tracemalloc peak (grows <= {MEMORY_GROWTH_LIMIT // KIB} KiB"
+        f" from {sizes[0] // MIB} to {sizes[-1] // MIB} MiB)",
+        f"{growth / KIB:+.0f} KiB",
+        growth <= MEMORY_GROWTH_LIMIT,
+    )
+    checks.append(check)
     print_table(
-        "Peak memory of a child streaming through atomic_open in 1 MiB writes"
-        " (flat: the same for every size)",
+        "Peak memory of a child streaming through atomic_open in 1 MiB writes\n"
+        + check.headline(),
         ["streamed", "tracemalloc peak", "ru_maxrss"],
         rows,
     )
@@ -512,8 +694,9 @@ def describe_machine(disk: Path, tmpfs: Path | None) -> dict[str, str]:
 
 
 def print_section(title: str, body: str) -> None:
-    """Print a titled block of text."""
-    print(f"\n{title}\n{'-' * len(title)}\n{body.rstrip()}", flush=True)
+    """Print a titled block of text; the title may span several lines."""
+    rule = "-" * max(len(line) for line in title.splitlines())
+    print(f"\n{title}\n{rule}\n{body.rstrip()}", flush=True)
 
 
 def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
@@ -567,6 +750,7 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
     if unknown:
         raise SystemExit(f"unknown sections {sorted(unknown)}; use {SECTIONS}")
     results: dict[str, object] = {}
+    checks: list[TargetCheck] = []
     with (
         disk_directory(arguments.disk) as disk,
         tmpfs_directory(arguments.tmpfs) as tmpfs,
@@ -580,7 +764,10 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                 writers.DURABLE,
                 rounds=9 if quick else 101,
                 batch=10 if quick else 20,
-                targets="target: atomicopen <= 1.05x",
+                target=CommitTarget(
+                    "durable commit on disk", writers.ATOMICOPEN, ratio=1.05
+                ),
+                checks=checks,
             )
             if tmpfs is not None:
                 results["commit_tmpfs"] = bench_commits(
@@ -589,7 +776,10 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                     writers.DURABLE,
                     rounds=9 if quick else 51,
                     batch=100 if quick else 300,
-                    targets="target: atomicopen <= floor + 15 us",
+                    target=CommitTarget(
+                        "durable commit on tmpfs", writers.ATOMICOPEN, above_us=15
+                    ),
+                    checks=checks,
                 )
         if "none" in only:
             for place, directory, batch in (("disk", disk, 50), ("tmpfs", tmpfs, 300)):
@@ -601,16 +791,19 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                     writers.UNSYNCED,
                     rounds=9 if quick else 101,
                     batch=batch // 3 if quick else batch,
-                    targets="target: atomicopen <= 1.3x",
+                    target=CommitTarget(
+                        f"none commit on {place}", writers.ATOMICOPEN_NONE, ratio=1.3
+                    ),
+                    checks=checks,
                 )
         if "stream" in only:
             results["stream"] = bench_streaming(
-                disk, (64 if quick else 256) * MIB, rounds=3 if quick else 11
+                disk, (64 if quick else 256) * MIB, 3 if quick else 11, checks
             )
         if "group" in only:
             results["group"] = bench_group(disk, 100, rounds=3 if quick else 31)
         if "lock" in only:
-            results["lock"] = bench_lock(quick)
+            results["lock"] = bench_lock(quick, checks)
         if "syscalls" in only:
             results["syscalls"] = bench_syscalls(
                 tmpfs or disk,
@@ -621,13 +814,16 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                     writers.FLOOR_NOSYNC,
                     writers.ATOMICOPEN_NONE,
                 ),
+                checks,
             )
         if "memory" in only:
             sizes = (16 * MIB, 256 * MIB) if quick else (64 * MIB, 1024 * MIB)
-            results["memory"] = bench_memory(disk, sizes)
+            results["memory"] = bench_memory(disk, sizes, checks)
     load = " ".join(f"{value:.2f}" for value in os.getloadavg())
     print_section("Load average at end", load)
     results["load_at_end"] = load
+    print_target_summary(checks, quick)
+    results["targets"] = [asdict(check) for check in checks]
     return results
 
 
