@@ -34,6 +34,19 @@ _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
+# The process ID, kept up to date across os.fork() so that the checks of
+# which process owns an AtomicFile cost no getpid() system call.
+_pid = os.getpid()
+
+
+def _update_pid_after_fork() -> None:
+    global _pid  # noqa: PLW0603 - one value per process
+    _pid = os.getpid()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_update_pid_after_fork)
+
 
 class AtomicFile:
     """A write to a temporary file that replaces ``file`` atomically on commit.
@@ -125,30 +138,34 @@ class AtomicFile:
         self._mode = parse_mode(mode)
         self._options = check_options_cached(
             self._mode,
-            buffering=buffering,
-            encoding=encoding,
-            errors=errors,
-            newline=newline,
-            durability=durability,
-            permissions=permissions,
-            follow_symlinks=follow_symlinks,
-            allow_hard_links=allow_hard_links,
-            on_dir_sync_unsupported=on_dir_sync_unsupported,
-            replace_timeout=replace_timeout,
-            hooks=hooks,
-            validate=validate,
-            backups=backups,
+            buffering,
+            encoding,
+            errors,
+            newline,
+            durability,
+            permissions,
+            follow_symlinks,
+            allow_hard_links,
+            on_dir_sync_unsupported,
+            replace_timeout,
+            hooks,
+            validate,
+            backups,
         )
-        self._lock = make_lock_request(lock, lock_timeout)
+        self._lock = (
+            None
+            if lock is None and lock_timeout is None
+            else make_lock_request(lock, lock_timeout)
+        )
         self._state = "new"
         self._directory: Directory | None = None
         self._name = ""
         self._temp_name: str | None = None
-        # The joined paths, built once: messages and hooks use them often.
-        self._joined_target = ""
-        self._joined_temp = ""
+        # The joined paths, built once each: messages and hooks use them often.
+        self._target_path = ""
+        self._temp_path = ""
         self._fd: int | None = None
-        self._owner_pid = os.getpid()
+        self._owner_pid = _pid
         self._privileged_mode: int | None = None
         self._file: IO[Any] | None = None
 
@@ -207,7 +224,7 @@ class AtomicFile:
     def __del__(self) -> None:
         if getattr(self, "_state", None) == "open":
             description = repr(self)
-            inherited = self._owner_pid != os.getpid()
+            inherited = self._owner_pid != _pid
             # Discard first: with warnings turned into errors, warn() raises.
             self._abort()
             if inherited:
@@ -251,7 +268,8 @@ class AtomicFile:
         # regular file costs one lstat, not two.
         directory_path, self._name = resolve_target(self._path, follow_symlinks=False)
         self._directory = Directory(directory_path)
-        self._owner_pid = os.getpid()
+        self._target_path = self._directory.join(self._name)
+        self._owner_pid = _pid
         self._state = "open"
         try:
             status = self._locate_target()
@@ -268,21 +286,6 @@ class AtomicFile:
             self._abort()
             raise
         return self._file
-
-    @property
-    def _target_path(self) -> str:
-        if not self._joined_target:
-            assert self._directory is not None
-            self._joined_target = self._directory.join(self._name)
-        return self._joined_target
-
-    @property
-    def _temp_path(self) -> str:
-        assert self._temp_name is not None
-        if not self._joined_temp:
-            assert self._directory is not None
-            self._joined_temp = self._directory.join(self._temp_name)
-        return self._joined_temp
 
     def _locate_target(self) -> os.stat_result | None:
         """Follow links to the file to replace and return its lstat, if any."""
@@ -325,7 +328,8 @@ class AtomicFile:
         directory_path, name = resolve_target(self._path, follow_symlinks=True)
         directory = Directory(directory_path)
         self._directory.close()
-        self._directory, self._name, self._joined_target = directory, name, ""
+        self._directory, self._name = directory, name
+        self._target_path = directory.join(name)
         return self._lstat_target()
 
     def _create_temp(self, existing: os.stat_result | None) -> None:
@@ -336,6 +340,7 @@ class AtomicFile:
             initial_mode(existing, self._options.permissions),
             self._target_path,
         )
+        self._temp_path = self._directory.join(self._temp_name)
         logger.debug("created %s for %s", self._temp_path, self._target_path)
         apply_metadata(self._fd, existing, self._options.permissions, self._target_path)
         final_mode = self._options.permissions
@@ -412,17 +417,19 @@ class AtomicFile:
                 f"cannot commit {self!r}: call open() first, and commit at most"
                 " once before discard()"
             )
-        if self._owner_pid != os.getpid():
+        if self._owner_pid != _pid:
             raise ValueError(
-                f"cannot commit {self!r} in process {os.getpid()}: process"
+                f"cannot commit {self!r} in process {_pid}: process"
                 f" {self._owner_pid} opened it and must commit or discard it"
             )
         context = self._context()
         try:
             self._flush()
             self._restore_privileged_mode()
-            self._run_stage("validate", context)
-            self._run_stage("before_replace", context)
+            for hook in self._options.validate_hooks:
+                hook.validate(context)
+            for hook in self._options.before_replace_hooks:
+                hook.before_replace(context)
             self._close_file_object()
         except BaseException:
             self._abort()
@@ -501,12 +508,6 @@ class AtomicFile:
         if self._privileged_mode is not None and self._fd is not None:
             os.fchmod(self._fd, self._privileged_mode)
 
-    def _run_stage(self, stage: str, context: CommitContext) -> None:
-        for hook in self._options.hooks:
-            method = getattr(hook, stage, None)
-            if method is not None:
-                method(context)
-
     def _close_file_object(self) -> None:
         assert self._file is not None
         try:
@@ -544,12 +545,9 @@ class AtomicFile:
             raise self._unchanged_error(error, doing) from error
 
     def _run_after_replace(self, context: CommitContext) -> None:
-        for hook in self._options.hooks:
-            method = getattr(hook, "after_replace", None)
-            if method is None:
-                continue
+        for hook in self._options.after_replace_hooks:
             try:
-                method(context)
+                hook.after_replace(context)
             except PostCommitError:
                 raise
             except Exception as error:
@@ -568,7 +566,7 @@ class AtomicFile:
     def _abort(self) -> None:
         """Close everything and remove the temporary file, logging any failure."""
         self._state = "discarded"
-        if self._owner_pid != os.getpid():
+        if self._owner_pid != _pid:
             self._abandon()
             return
         try:

@@ -89,6 +89,9 @@ class Directory:
     def __init__(self, path: str) -> None:
         self.path = path
         self.fd: int | None = None
+        # What join() puts before a name: on POSIX os.path.join() of a
+        # directory and a bare name is this concatenation.
+        self._prefix = path if not path or path.endswith(os.sep) else path + os.sep
         if WINDOWS:  # pragma: no cover - Windows only
             if not os.path.isdir(path or os.curdir):
                 raise FileNotFoundError(
@@ -108,7 +111,9 @@ class Directory:
 
     def join(self, name: str) -> str:
         """Return the path of ``name`` in this directory."""
-        return os.path.join(self.path, name)
+        if WINDOWS:  # pragma: no cover - drives such as "C:" join differently
+            return os.path.join(self.path, name)
+        return self._prefix + name
 
     def _at(self, name: str) -> str:
         return name if self.fd is not None else self.join(name)

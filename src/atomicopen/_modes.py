@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 _KINDS = "wxar"
 
@@ -21,23 +21,24 @@ class Mode:
     kind: str
     binary: bool
     readable: bool
+    # Derived once here, because every commit reads them.
+    copies_existing: bool = field(init=False)
+    """Whether the temporary file starts as a copy of the current content."""
+    raw_mode: str = field(init=False)
+    """The mode of the :class:`io.FileIO` under the file object."""
+    file_object_mode: str = field(init=False)
+    """The mode that :func:`io.open` gets for the temporary file's descriptor."""
 
-    @property
-    def copies_existing(self) -> bool:
-        """Whether the temporary file starts as a copy of the current content."""
-        return self.kind in "ar"
-
-    @property
-    def raw_mode(self) -> str:
-        """The mode of the :class:`io.FileIO` under the file object."""
+    def __post_init__(self) -> None:
         kind = "w" if self.kind == "x" else self.kind
-        return kind + ("+" if self.readable else "")
-
-    @property
-    def file_object_mode(self) -> str:
-        """The mode that :func:`io.open` gets for the temporary file's descriptor."""
-        kind = "w" if self.kind == "x" else self.kind
-        return kind + ("+" if self.readable else "") + ("b" if self.binary else "")
+        raw_mode = kind + ("+" if self.readable else "")
+        derived = {
+            "copies_existing": self.kind in "ar",
+            "raw_mode": raw_mode,
+            "file_object_mode": raw_mode + ("b" if self.binary else ""),
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 def parse_mode(mode: object) -> Mode:

@@ -18,20 +18,20 @@ TEMP_NAME_PATTERN = re.compile(
     r"\A" + re.escape(TEMP_PREFIX) + rf"[0-9a-f]{{{RANDOM_HEX_DIGITS}}}\.", re.DOTALL
 )
 
-# The random part comes from os.urandom(), read 4 KiB at a time, so a name
-# costs no system call while the next names stay unpredictable: a local user
-# who could predict them could create them first and make every attempt of a
-# writer fail. A forked child drops the pool it inherited, so that parent and
-# child never draw the same bytes.
-_RANDOM_BYTES = RANDOM_HEX_DIGITS // 2
-_POOL_SIZE = 4096
-_pool = bytearray()
+# The random part comes from os.urandom(), read 4 KiB at a time and kept as
+# hex digits, so a name costs no system call and one slice while the next
+# names stay unpredictable: a local user who could predict them could create
+# them first and make every attempt of a writer fail. A forked child drops the
+# pool it inherited, so that parent and child never draw the same digits.
+_POOL_BYTES = 4096
+_pool = ""
+_pool_used = 0
 _pool_lock = threading.Lock()
 
 
 def _reset_pool_after_fork() -> None:
-    global _pool_lock  # noqa: PLW0603 - the parent's lock may be held at fork
-    _pool.clear()
+    global _pool, _pool_used, _pool_lock  # noqa: PLW0603 - the parent's lock may be held at fork
+    _pool, _pool_used = "", 0
     _pool_lock = threading.Lock()
 
 
@@ -40,12 +40,14 @@ if hasattr(os, "register_at_fork"):
 
 
 def _random_hex() -> str:
+    global _pool, _pool_used  # noqa: PLW0603 - the pool is per process
     with _pool_lock:
-        if len(_pool) < _RANDOM_BYTES:
-            _pool[:] = os.urandom(_POOL_SIZE)
-        drawn = bytes(_pool[:_RANDOM_BYTES])
-        del _pool[:_RANDOM_BYTES]
-    return drawn.hex()
+        start = _pool_used
+        end = start + RANDOM_HEX_DIGITS
+        if end > len(_pool):
+            _pool, start, end = os.urandom(_POOL_BYTES).hex(), 0, RANDOM_HEX_DIGITS
+        _pool_used = end
+        return _pool[start:end]
 
 
 # NAME_MAX of ext4, XFS, Btrfs, tmpfs and most others. A file system with a
@@ -76,11 +78,18 @@ def is_temp_name(name: str) -> bool:
     return TEMP_NAME_PATTERN.match(name) is not None
 
 
+# The longest encoding of one character, in UTF-8 and in every other file
+# system encoding Python uses: a name this short needs no encoding to measure.
+_MAX_BYTES_PER_CHARACTER = 4
+
+
 def _truncate(name: str, max_bytes: int) -> str:
     """Cut ``name`` to at most ``max_bytes`` bytes in the file system encoding.
 
     The cut never splits a UTF-8 sequence, so the result stays readable.
     """
+    if len(name) * _MAX_BYTES_PER_CHARACTER <= max_bytes:
+        return name
     encoded = os.fsencode(name)
     if len(encoded) <= max_bytes:
         return name

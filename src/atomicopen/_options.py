@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import codecs
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 
 from ._modes import Mode
 from .hooks import STAGES, Backups, CommitHook, DirectorySync, FileSync, Validate
@@ -28,6 +27,26 @@ class Options:
     allow_hard_links: bool
     replace_timeout: float
     hooks: tuple[CommitHook, ...]
+    # The hooks with a method of their own for each stage, in order, picked
+    # once here instead of at every commit. The inherited no-op methods of
+    # CommitHook are left out.
+    validate_hooks: tuple[CommitHook, ...] = field(init=False)
+    before_replace_hooks: tuple[CommitHook, ...] = field(init=False)
+    after_replace_hooks: tuple[CommitHook, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        for stage in STAGES:
+            object.__setattr__(self, f"{stage}_hooks", _stage_hooks(self.hooks, stage))
+
+
+def _stage_hooks(hooks: tuple[CommitHook, ...], stage: str) -> tuple[CommitHook, ...]:
+    no_op = getattr(CommitHook, stage)
+    return tuple(
+        hook
+        for hook in hooks
+        if getattr(hook, stage, None) is not None
+        and getattr(type(hook), stage, None) is not no_op
+    )
 
 
 def check_options(
@@ -181,33 +200,79 @@ def _check_hooks(hooks: object) -> tuple[CommitHook, ...]:
 
 
 # Checked options whose only hooks are FileSync and DirectorySync, which keep
-# no state, by the options and their types: a program repeats a few settings,
-# and Options is immutable. The types are part of the key because True == 1
-# and 1 == 1.0, while check_options() rejects a bool where it expects a number.
+# no state, by the options: a program repeats a few settings, and Options is
+# immutable. The types of the numeric options are part of the key because
+# True == 1 and 1 == 1.0, while check_options() rejects a bool where it
+# expects a number and a float where it expects an int. The other options are
+# strings, None or flags that check_options() passes through bool().
 _OPTIONS_CACHE: dict[tuple[object, ...], Options] = {}
 _OPTIONS_CACHE_SIZE = 64
 _STATELESS_HOOKS = (FileSync, DirectorySync)
 
 
-def check_options_cached(
-    mode: Mode, *, hooks: Iterable[CommitHook], **options: Any
+def check_options_cached(  # noqa: PLR0917 - the options of AtomicFile
+    mode: Mode,
+    buffering: int,
+    encoding: str | None,
+    errors: str | None,
+    newline: str | None,
+    durability: str,
+    permissions: int | None,
+    follow_symlinks: bool,
+    allow_hard_links: bool,
+    on_dir_sync_unsupported: str,
+    replace_timeout: float,
+    hooks: Iterable[CommitHook],
+    validate: object,
+    backups: int,
 ) -> Options:
     """Check the options as :func:`check_options` does, reusing earlier results."""
-    if not isinstance(hooks, tuple) or hooks:
-        return check_options(mode, hooks=hooks, **options)
-    values = tuple(options.values())
-    key = (mode, values, tuple(map(type, values)))
-    try:
-        return _OPTIONS_CACHE[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable value: checked, never cached
-        return check_options(mode, hooks=hooks, **options)
-    checked = check_options(mode, hooks=hooks, **options)
-    if not all(isinstance(hook, _STATELESS_HOOKS) for hook in checked.hooks):
-        # Options such as backups= add hooks that are not shared between files.
-        return checked
-    if len(_OPTIONS_CACHE) >= _OPTIONS_CACHE_SIZE:
-        _OPTIONS_CACHE.clear()
-    _OPTIONS_CACHE[key] = checked
+    key = (
+        mode,
+        buffering,
+        encoding,
+        errors,
+        newline,
+        durability,
+        permissions,
+        follow_symlinks,
+        allow_hard_links,
+        on_dir_sync_unsupported,
+        replace_timeout,
+        validate,
+        backups,
+        type(buffering),
+        type(permissions),
+        type(replace_timeout),
+        type(backups),
+    )
+    cacheable = isinstance(hooks, tuple) and not hooks
+    if cacheable:
+        try:
+            return _OPTIONS_CACHE[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value: checked, never cached
+            cacheable = False
+    checked = check_options(
+        mode,
+        buffering=buffering,
+        encoding=encoding,
+        errors=errors,
+        newline=newline,
+        durability=durability,
+        permissions=permissions,
+        follow_symlinks=follow_symlinks,
+        allow_hard_links=allow_hard_links,
+        on_dir_sync_unsupported=on_dir_sync_unsupported,
+        replace_timeout=replace_timeout,
+        hooks=hooks,
+        validate=validate,
+        backups=backups,
+    )
+    # Options such as backups= add hooks that are not shared between files.
+    if cacheable and all(isinstance(hook, _STATELESS_HOOKS) for hook in checked.hooks):
+        if len(_OPTIONS_CACHE) >= _OPTIONS_CACHE_SIZE:
+            _OPTIONS_CACHE.clear()
+        _OPTIONS_CACHE[key] = checked
     return checked
