@@ -32,6 +32,11 @@ _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY"
 # Errors of write(2) that a caller's f.write() raises without a file name.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
+# What stat.S_IMODE() keeps, and the bits that a write by a process without
+# CAP_FSETID clears.
+_PERMISSION_BITS = 0o7777
+_PRIVILEGED_BITS = stat.S_ISUID | stat.S_ISGID
+
 PathLike = str | bytes | os.PathLike[str] | os.PathLike[bytes]
 
 # The process ID, kept up to date across os.fork() so that the checks of
@@ -132,7 +137,8 @@ class AtomicFile:
         validate: str | Validator | None = None,
     ) -> None:
         self._given_path = os.fspath(file)
-        self._path = os.fsdecode(self._given_path)
+        given = self._given_path
+        self._path = given if isinstance(given, str) else os.fsdecode(given)
         if not self._path:
             raise ValueError("invalid path '': give the path of the file to write")
         self._mode = parse_mode(mode)
@@ -277,11 +283,15 @@ class AtomicFile:
                 self._lock.acquire(self._directory, self._name, self._target_path)
                 # Another holder of the lock may have replaced the file.
                 status = self._lstat_target()
-            existing = self._inspect_target(status)
-            self._create_temp(existing)
+            existing = check_target(
+                status, self._mode, self._options, self._target_path
+            )
+            fd = self._create_temp(existing)
             if self._mode.copies_existing and existing is not None:
                 self._copy_existing()
-            self._file = self._open_file_object()
+            self._file = open_file_object(
+                fd, self._mode, self._options, self._temp_path
+            )
         except BaseException:
             self._abort()
             raise
@@ -297,10 +307,6 @@ class AtomicFile:
         ):
             status = self._follow_links()
         return status
-
-    def _inspect_target(self, status: os.stat_result | None) -> os.stat_result | None:
-        """Check the current target and return its status, or ``None`` if new."""
-        return check_target(status, self._mode, self._options, self._target_path)
 
     def _target_key(self) -> tuple[object, ...]:
         """Identify the replaced directory entry, whatever path led to it.
@@ -332,22 +338,28 @@ class AtomicFile:
         self._target_path = directory.join(name)
         return self._lstat_target()
 
-    def _create_temp(self, existing: os.stat_result | None) -> None:
+    def _create_temp(self, existing: os.stat_result | None) -> int:
+        """Create the temporary file with its final metadata; return its descriptor."""
         assert self._directory is not None
-        self._fd, self._temp_name = create_temp(
+        permissions = self._options.permissions
+        fd, self._temp_name = create_temp(
             self._directory,
             self._name,
-            initial_mode(existing, self._options.permissions),
+            initial_mode(existing, permissions),
             self._target_path,
         )
+        self._fd = fd
         self._temp_path = self._directory.join(self._temp_name)
-        logger.debug("created %s for %s", self._temp_path, self._target_path)
-        apply_metadata(self._fd, existing, self._options.permissions, self._target_path)
-        final_mode = self._options.permissions
+        # Guarded: a debug() call that logs nothing costs twice the check.
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("created %s for %s", self._temp_path, self._target_path)
+        apply_metadata(fd, existing, permissions, self._target_path)
+        final_mode = permissions
         if final_mode is None and existing is not None:
-            final_mode = stat.S_IMODE(existing.st_mode)
-        if final_mode is not None and final_mode & (stat.S_ISUID | stat.S_ISGID):
+            final_mode = existing.st_mode & _PERMISSION_BITS
+        if final_mode is not None and final_mode & _PRIVILEGED_BITS:
             self._privileged_mode = final_mode
+        return fd
 
     def _copy_existing(self) -> None:
         assert self._directory is not None
@@ -369,10 +381,6 @@ class AtomicFile:
                 "the target was left unchanged",
             ) from error
         os.lseek(self._fd, 0, os.SEEK_SET)
-
-    def _open_file_object(self) -> IO[Any]:
-        assert self._fd is not None
-        return open_file_object(self._fd, self._mode, self._options, self._temp_path)
 
     # Ending
 
@@ -425,7 +433,8 @@ class AtomicFile:
         context = self._context()
         try:
             self._flush()
-            self._restore_privileged_mode()
+            if self._privileged_mode is not None:
+                self._restore_privileged_mode()
             for hook in self._options.validate_hooks:
                 hook.validate(context)
             for hook in self._options.before_replace_hooks:
@@ -447,7 +456,8 @@ class AtomicFile:
             raise
         self._state = "committed"
         self._temp_name = None
-        logger.debug("replaced %s", context.path)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("replaced %s", context.path)
 
     def _finish_commit(self, context: CommitContext) -> None:
         """Run the after_replace stage and close the descriptors."""

@@ -72,10 +72,20 @@ def resolve_target(path: str, *, follow_symlinks: bool) -> tuple[str, str]:
                 " to replace the link itself",
                 path,
             )
-    directory, name = os.path.split(current)
+    directory, name = _split(current)
     if name in {"", ".", ".."}:
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     return directory, name
+
+
+def _split(path: str) -> tuple[str, str]:
+    """Return what :func:`os.path.split` returns, without its generic steps."""
+    if WINDOWS:  # pragma: no cover - drives and two separators
+        return os.path.split(path)
+    cut = path.rfind("/") + 1
+    directory = path[:cut]
+    # Trailing slashes go, unless the directory is nothing but slashes.
+    return directory.rstrip("/") or directory, path[cut:]
 
 
 class Directory:
@@ -121,13 +131,16 @@ class Directory:
     def lstat(self, name: str) -> os.stat_result | None:
         """Return the status of ``name`` without following a link, or ``None``."""
         try:
-            return os.stat(self._at(name), dir_fd=self.fd, follow_symlinks=False)
+            # _at() written out here and in open(): every commit calls both.
+            at = name if self.fd is not None else self.join(name)
+            return os.stat(at, dir_fd=self.fd, follow_symlinks=False)
         except FileNotFoundError:
             return None
 
     def open(self, name: str, flags: int, mode: int) -> int:
         """Open ``name`` in this directory and return the descriptor."""
-        return os.open(self._at(name), flags, mode, dir_fd=self.fd)
+        at = name if self.fd is not None else self.join(name)
+        return os.open(at, flags, mode, dir_fd=self.fd)
 
     def unlink(self, name: str) -> None:
         """Remove ``name`` from this directory."""

@@ -56,6 +56,11 @@ def _random_hex() -> str:
 COMMON_NAME_MAX = 255
 
 
+# The longest encoding of one character, in UTF-8 and in every other file
+# system encoding Python uses: a name this short needs no encoding to measure.
+_MAX_BYTES_PER_CHARACTER = 4
+
+
 def make_temp_name(target_name: str, name_max: int = COMMON_NAME_MAX) -> str:
     """Return a new random temporary name for ``target_name``.
 
@@ -70,6 +75,8 @@ def make_temp_name(target_name: str, name_max: int = COMMON_NAME_MAX) -> str:
             f"the directory's NAME_MAX of {name_max} bytes cannot hold a temporary"
             f" name, which needs at least {len(head)} bytes"
         )
+    if len(target_name) * _MAX_BYTES_PER_CHARACTER <= room:
+        return head + target_name
     return head + _truncate(target_name, room)
 
 
@@ -78,18 +85,11 @@ def is_temp_name(name: str) -> bool:
     return TEMP_NAME_PATTERN.match(name) is not None
 
 
-# The longest encoding of one character, in UTF-8 and in every other file
-# system encoding Python uses: a name this short needs no encoding to measure.
-_MAX_BYTES_PER_CHARACTER = 4
-
-
 def _truncate(name: str, max_bytes: int) -> str:
     """Cut ``name`` to at most ``max_bytes`` bytes in the file system encoding.
 
     The cut never splits a UTF-8 sequence, so the result stays readable.
     """
-    if len(name) * _MAX_BYTES_PER_CHARACTER <= max_bytes:
-        return name
     encoded = os.fsencode(name)
     if len(encoded) <= max_bytes:
         return name

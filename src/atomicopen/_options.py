@@ -227,8 +227,10 @@ def check_options_cached(  # noqa: PLR0917 - the options of AtomicFile
     backups: int,
 ) -> Options:
     """Check the options as :func:`check_options` does, reusing earlier results."""
+    # The mode's text stands for the Mode, which parse_mode() caches by it
+    # and whose dataclass hash would be computed anew each time.
     key = (
-        mode,
+        mode.text,
         buffering,
         encoding,
         errors,

@@ -29,7 +29,7 @@ def full_fsync(fd: int) -> None:
     the kernel may already have dropped the dirty pages, so a second fsync can
     succeed without the data.
     """
-    if sys.platform != "win32" and _F_FULLFSYNC is not None:  # pragma: no cover
+    if _F_FULLFSYNC is not None:  # pragma: no cover - macOS only
         try:
             fcntl.fcntl(fd, _F_FULLFSYNC)
         except OSError as error:

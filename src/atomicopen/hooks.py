@@ -64,7 +64,7 @@ logger = logging.getLogger(__name__)
 STAGES = ("validate", "before_replace", "after_replace")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CommitContext:
     """What a hook may use during one commit.
 
@@ -88,6 +88,29 @@ class CommitContext:
     name: str
     temp_name: str
     directory: Directory
+
+    def __init__(  # noqa: PLR0917 - the fields of a dataclass, as before
+        self,
+        path: str,
+        temp_path: str,
+        fd: int,
+        dir_fd: int | None,
+        name: str,
+        temp_name: str,
+        directory: Directory,
+    ) -> None:
+        # Every commit builds one: a single update of the instance dictionary
+        # costs a third of the generated frozen __init__, which calls
+        # object.__setattr__() once for each field.
+        self.__dict__.update(
+            path=path,
+            temp_path=temp_path,
+            fd=fd,
+            dir_fd=dir_fd,
+            name=name,
+            temp_name=temp_name,
+            directory=directory,
+        )
 
 
 @runtime_checkable
@@ -143,7 +166,9 @@ class FileSync(CommitHook):
                 context.path,
                 "the target was left unchanged",
             ) from error
-        logger.debug("synced %s", context.temp_path)
+        # Guarded: a debug() call that logs nothing costs twice the check.
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("synced %s", context.temp_path)
 
     def __repr__(self) -> str:
         return "FileSync()"
@@ -194,7 +219,8 @@ class DirectorySync(CommitHook):
                 raise DirectorySyncUnsupportedError(message, context.path) from error
             warnings.warn(message, DirectorySyncWarning, stacklevel=2)
             return
-        logger.debug("synced directory %s", context.directory.path)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("synced directory %s", context.directory.path)
 
     def __repr__(self) -> str:
         return f"DirectorySync(on_unsupported={self.on_unsupported!r})"
