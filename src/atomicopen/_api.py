@@ -62,7 +62,11 @@ def atomic_open(
         with atomic_open("state.txt") as f:
             f.write("ready\\n")
     """
-    return AtomicFile(
+    # Calling the class with keywords packs them into a dictionary for
+    # type.__call__(), which costs more than the rest of __init__(); the bound
+    # __init__() takes them as they are.
+    atomic = AtomicFile.__new__(AtomicFile)
+    atomic.__init__(  # type: ignore[misc]
         file,
         mode,
         buffering=buffering,
@@ -81,6 +85,7 @@ def atomic_open(
         backups=backups,
         validate=validate,
     )
+    return atomic
 
 
 def atomic_write_text(

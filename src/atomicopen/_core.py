@@ -491,14 +491,15 @@ class AtomicFile:
         assert self._directory is not None
         assert self._fd is not None
         assert self._temp_name is not None
+        # By position: keywords to a class call are packed into a dictionary.
         return CommitContext(
-            path=self._target_path,
-            temp_path=self._temp_path,
-            fd=self._fd,
-            dir_fd=self._directory.fd,
-            name=self._name,
-            temp_name=self._temp_name,
-            directory=self._directory,
+            self._target_path,
+            self._temp_path,
+            self._fd,
+            self._directory.fd,
+            self._name,
+            self._temp_name,
+            self._directory,
         )
 
     def _flush(self) -> None:
