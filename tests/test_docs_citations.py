@@ -21,9 +21,7 @@ def cited_tests() -> list[tuple[str, str, str | None]]:
     citations = []
     for page in sorted(pages):
         module = None
-        for match in re.finditer(
-            r"tests/test_\w+\.py(?:::test_\w+)?|::test_\w+", page.read_text()
-        ):
+        for match in CITATION.finditer(page.read_text()):
             text = match.group(0)
             if text.startswith("tests/"):
                 module, _, name = text.partition("::")
