@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import textwrap
 from pathlib import Path
+
+import pytest
 
 import atomicopen
 
@@ -40,3 +44,21 @@ def test_public_names_sorted_and_present() -> None:
 
 def test_typed_marker_shipped() -> None:
     assert (Path(atomicopen.__file__).parent / "py.typed").exists()
+
+
+def readme_python_blocks() -> list[str]:
+    text = (ROOT / "README.rst").read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    return [textwrap.dedent(block) for block in blocks]
+
+
+def test_readme_python_examples_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    blocks = readme_python_blocks()
+    assert len(blocks) >= 2
+    for block in blocks:
+        exec(compile(block, "README.rst", "exec"), {})  # noqa: S102 - our own README
+    assert (tmp_path / "config.ini").read_text() == "[server]\nport = 8080\n"
+    assert json.loads((tmp_path / "counters.json").read_text()) == {"runs": 1}

@@ -88,7 +88,7 @@ def remove_stale_temp_files(
 
     Example::
 
-        for path in remove_stale_temp_files("/var/lib/myapp", older_than=600):
+        for path in remove_stale_temp_files("data", older_than=600):
             print("removed", path)
     """
     return clean_directory(directory, older_than=older_than, dry_run=dry_run).removed

@@ -170,7 +170,7 @@ def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> in
 
 
 def _outcome(arguments: argparse.Namespace) -> str:
-    """Say what an interrupt left of the write, where the command knows it."""
+    """Describe what an interrupt left of the write, where the command tracks it."""
     atomic_file = getattr(arguments, "atomic_file", None)
     if atomic_file is None:
         return ""
@@ -199,7 +199,7 @@ def _catch_termination() -> dict[int, Any]:
 
 
 def _describe(error: BaseException) -> str:
-    """One line naming the path and the cause."""
+    """Format the error as one line naming the path and the cause."""
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         return f"{error.filename}: {error.strerror}"
     return str(error)
