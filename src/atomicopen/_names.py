@@ -56,8 +56,8 @@ def _random_hex() -> str:
 COMMON_NAME_MAX = 255
 
 
-# The longest encoding of one character, in UTF-8 and in every other file
-# system encoding Python uses: a name this short needs no encoding to measure.
+# A character encodes to at most 4 bytes in UTF-8 and in GB18030, the widest
+# locale encodings, so a name this short fits without encoding it to measure.
 _MAX_BYTES_PER_CHARACTER = 4
 
 
