@@ -419,3 +419,14 @@ def test_cli_restore_lock_timeout(history: Path) -> None:
         holder.communicate()
     assert status == 1
     assert history.read_bytes() == version(3)
+
+
+def test_blocked_rotation_names_both_files(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    write_versions(path, 3, keep=3)
+    backup(path, 3).unlink(missing_ok=True)
+    (tmp_path / "f.3" / "inside").mkdir(parents=True)
+    with pytest.raises(OSError, match=r"\('f\.2' -> 'f\.3'\)") as caught:
+        atomic_write_bytes(path, b"new", backups=3)
+    assert caught.value.filename == str(path)
+    assert temp_files(tmp_path) == []

@@ -194,8 +194,12 @@ def annotate(error: OSError, doing: str, path: str, consequence: str) -> OSError
     """
     reason = error.strerror or str(error)
     if error.filename is not None and os.fspath(error.filename) != os.fspath(path):
-        # The failed call was about another file, such as an older backup.
-        reason = f"{reason} ({os.fsdecode(error.filename)!r})"
+        # The failed call was about another file, such as an older backup, or
+        # for a rename about two: the source and the destination.
+        names = repr(os.fsdecode(error.filename))
+        if error.filename2 is not None:
+            names += f" -> {os.fsdecode(error.filename2)!r}"
+        reason = f"{reason} ({names})"
     message = f"{doing} failed: {reason}; {consequence}"
     if error.errno is None:
         return type(error)(message)
