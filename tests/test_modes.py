@@ -98,9 +98,8 @@ def test_bad_option_rejected_before_disk(
 
 @pytest.mark.parametrize("option", ["encoding", "errors", "newline"])
 def test_text_option_rejected_in_binary_mode(tmp_path: Path, option: str) -> None:
-    value = (
-        "\n" if option == "newline" else "utf-8" if option == "encoding" else "strict"
-    )
+    values = {"newline": "\n", "encoding": "utf-8", "errors": "strict"}
+    value = values[option]
     with pytest.raises(ValueError, match=f"takes no {option} argument"):
         atomic_open(tmp_path / "file.bin", "wb", **{option: value})  # type: ignore[arg-type]
     assert os.listdir(tmp_path) == []

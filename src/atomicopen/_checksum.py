@@ -1,6 +1,6 @@
 """Checksum files next to the file they describe, in the format of sha256sum.
 
-``<name>.sha256`` holds one line, ``<hex digest>  <name>``, so that
+``<name>.sha256`` contains one line, ``<hex digest>  <name>``, so that
 ``sha256sum -c config.json.sha256`` run in the same directory checks it too. As
 GNU coreutils does, a name that contains a backslash, a carriage return or a
 newline is written with those escaped and the line starts with a backslash.

@@ -112,7 +112,7 @@ def _run_update_json(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
     ) as document:
         if not isinstance(document, dict):
             raise ValueError(
-                f"{path!r} holds a JSON {type(document).__name__}, not an object;"
+                f"{path!r} contains a JSON {type(document).__name__}, not an object;"
                 " update-json changes keys of an object. The file was left"
                 " unchanged"
             )

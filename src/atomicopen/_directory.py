@@ -32,10 +32,10 @@ _OPEN_DIRECTORY_FLAGS = (
 
 RENAME_NOREPLACE = 1
 RENAME_EXCHANGE = 2
-# Errors with which renameat2() says that the kernel or the file system lacks
+# Errors with which renameat2() reports that the kernel or the file system lacks
 # RENAME_NOREPLACE, as opposed to a failure of the rename itself.
 _NOREPLACE_UNSUPPORTED = frozenset({errno.ENOSYS, errno.EINVAL, errno.ENOTSUP})
-# Errors with which link() says that the file system has no hard links.
+# Errors with which link() reports that the file system has no hard links.
 _LINK_UNSUPPORTED = frozenset(
     {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS}
 )

@@ -185,7 +185,7 @@ class DirectorySyncWarning(UserWarning):
 
 
 def annotate(error: OSError, doing: str, path: str, consequence: str) -> OSError:
-    """Build an error of the same class and errno that says which step failed.
+    """Build an error of the same class and errno that names the step that failed.
 
     :param error: the error raised by the system call.
     :param doing: the step, such as ``"fsync of the temporary file"``.

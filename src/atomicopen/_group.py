@@ -24,7 +24,7 @@ _GROUP_ONLY_OPTIONS = frozenset({"durability", "on_dir_sync_unsupported"})
 class GroupCommitError(AtomicOpenError):
     """A rename failed partway through a group commit.
 
-    Each file holds either its old content or its new content, complete. The
+    Each file has either its old content or its new content, complete. The
     files in ``replaced`` have the new content, the directory was synced
     for them as ``durability`` asked, and the others kept the old content.
     Retrying the whole group writes the replaced files again with the same

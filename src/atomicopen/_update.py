@@ -84,8 +84,8 @@ def update_text(
 
     ``function`` receives the current text, or ``None`` when the file does
     not exist, and returns the new text. Line endings reach it as they are in
-    the file (``newline=""``), and the text is UTF-8 unless ``encoding`` says
-    otherwise. If ``function`` raises, the file is left as it was.
+    the file (``newline=""``), and the text is UTF-8 unless ``encoding`` names
+    another codec. If ``function`` raises, the file is left as it was.
 
     :param options: other keyword options of :func:`atomic_open`.
     :returns: the new text.
