@@ -17,9 +17,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import portalocker
 import pytest
 from hypothesis import settings
 
+import atomicopen
 from tests.powerlossfs import PowerLossMount, missing_requirements
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -160,24 +162,33 @@ def public_dir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def nobody_pythonpath(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A copy of the package that the user ``nobody`` can read.
+def nobody_pythonpath() -> Iterator[str]:
+    """A copy of atomicopen and portalocker that the user ``nobody`` can read.
 
-    The checkout may lie under a directory that only root can enter, as
-    pytest's own temp directories do, so the tests run as ``nobody`` import a
-    copy from a world-readable directory.
+    The checkout and its virtual environment may lie under a directory that
+    only root can enter (``mktemp -d`` makes them 0700, and so does pytest for
+    its temp directories), so the tests run as ``nobody`` import copies from a
+    world-readable directory, with the base interpreter instead of the
+    environment's.
     """
     require_root()
     path = Path(tempfile.mkdtemp(prefix="atomicopen-src-"))
-    path.chmod(0o755)
-    package = Path(__file__).resolve().parent.parent / "src" / "atomicopen"
-    shutil.copytree(package, path / "atomicopen")
+    for module in (atomicopen, portalocker):
+        assert module.__file__ is not None
+        package = Path(module.__file__).resolve().parent
+        shutil.copytree(package, path / package.name)
     for directory, _, files in os.walk(path):
         os.chmod(directory, 0o755)
         for name in files:
             os.chmod(os.path.join(directory, name), 0o644)
     yield str(path)
     shutil.rmtree(path, ignore_errors=True)
+
+
+# The interpreter that the virtual environment links to, which lives outside
+# the checkout: run with the copies above on PYTHONPATH, it needs nothing
+# from the environment's site-packages.
+BASE_PYTHON = os.path.realpath(sys.executable)
 
 
 def run_as_nobody(
@@ -197,7 +208,7 @@ def run_as_nobody(
     prefix = [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", group_option]
     env = {**os.environ, "PYTHONPATH": pythonpath, "HOME": "/"}
     probe = subprocess.run(
-        [*prefix, sys.executable, "-c", "import atomicopen"],
+        [*prefix, BASE_PYTHON, "-c", "import atomicopen"],
         capture_output=True,
         text=True,
         check=False,
@@ -206,7 +217,9 @@ def run_as_nobody(
     if probe.returncode != 0:
         # Not a missing tool that CI should have installed, but a property of
         # where the interpreter lives, so this skips in CI too.
-        pytest.skip(f"nobody cannot run {sys.executable}: {probe.stderr.strip()}")
+        pytest.skip(f"nobody cannot run {BASE_PYTHON}: {probe.stderr.strip()}")
+    # Tests name sys.executable; run the base interpreter in its place.
+    command = [BASE_PYTHON if part == sys.executable else part for part in command]
     return subprocess.run(
         [*prefix, *command], capture_output=True, text=True, check=check, env=env
     )

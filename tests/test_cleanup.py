@@ -22,6 +22,7 @@ from atomicopen import _cleanup, remove_stale_temp_files
 from atomicopen._cli import main
 from atomicopen._names import make_temp_name
 from tests._crash_support import start_holding_writer
+from tests.conftest import run_as_nobody
 
 HOUR = 3600
 
@@ -265,18 +266,13 @@ def world_readable_directory() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
-def test_unremovable_temp_is_reported(world_readable_directory: Path) -> None:
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("setpriv is not installed")
+def test_unremovable_temp_is_reported(
+    world_readable_directory: Path, nobody_pythonpath: str
+) -> None:
     temp = make_temp(world_readable_directory)
     temp.chmod(0o644)
-    result = subprocess.run(
+    result = run_as_nobody(
         [
-            setpriv,
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
             sys.executable,
             "-m",
             "atomicopen",
@@ -284,9 +280,7 @@ def test_unremovable_temp_is_reported(world_readable_directory: Path) -> None:
             "--older-than=0",
             str(world_readable_directory),
         ],
-        capture_output=True,
-        text=True,
-        timeout=30,
+        nobody_pythonpath,
         check=False,
     )
     assert result.returncode == 1
