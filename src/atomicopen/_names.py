@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-import threading
+from collections.abc import Iterator
 
 TEMP_PREFIX = ".atomicopen."
 RANDOM_HEX_DIGITS = 12
@@ -18,21 +18,21 @@ TEMP_NAME_PATTERN = re.compile(
     r"\A" + re.escape(TEMP_PREFIX) + rf"[0-9a-f]{{{RANDOM_HEX_DIGITS}}}\.", re.DOTALL
 )
 
-# The random part comes from os.urandom(), read 4 KiB at a time and kept as
-# hex digits, so a name costs no system call and one slice while the next
-# names stay unpredictable: a local user who could predict them could create
-# them first and make every attempt of a writer fail. A forked child drops the
-# pool it inherited, so that parent and child never draw the same digits.
+# The random part comes from os.urandom(), read 4 KiB at a time and cut into
+# names ahead of use, so a name costs one next() and no system call while the
+# next names stay unpredictable: a local user who could predict them could
+# create them first and make every attempt of a writer fail. next() on a list
+# iterator needs no lock: under the GIL no two threads draw the same digits,
+# and where a free-threaded build lets them, the second create fails with
+# EEXIST and draws again. A forked child drops the pool it inherited, so that
+# parent and child never draw the same digits.
 _POOL_BYTES = 4096
-_pool = ""
-_pool_used = 0
-_pool_lock = threading.Lock()
+_pool: Iterator[str] = iter(())
 
 
 def _reset_pool_after_fork() -> None:
-    global _pool, _pool_used, _pool_lock  # noqa: PLW0603 - the parent's lock may be held at fork
-    _pool, _pool_used = "", 0
-    _pool_lock = threading.Lock()
+    global _pool  # noqa: PLW0603 - the pool is per process
+    _pool = iter(())
 
 
 if hasattr(os, "register_at_fork"):
@@ -40,14 +40,24 @@ if hasattr(os, "register_at_fork"):
 
 
 def _random_hex() -> str:
-    global _pool, _pool_used  # noqa: PLW0603 - the pool is per process
-    with _pool_lock:
-        start = _pool_used
-        end = start + RANDOM_HEX_DIGITS
-        if end > len(_pool):
-            _pool, start, end = os.urandom(_POOL_BYTES).hex(), 0, RANDOM_HEX_DIGITS
-        _pool_used = end
-        return _pool[start:end]
+    try:
+        return next(_pool)
+    except StopIteration:
+        return _refill_pool()
+
+
+def _refill_pool() -> str:
+    """Fill the pool anew and return its first digits.
+
+    Threads that find the pool empty at once each fill one; the pool that is
+    stored last stays, and the others' unused digits are dropped.
+    """
+    global _pool  # noqa: PLW0603 - the pool is per process
+    digits = os.urandom(_POOL_BYTES).hex()
+    width = RANDOM_HEX_DIGITS
+    names = [digits[i : i + width] for i in range(0, len(digits) - width + 1, width)]
+    _pool = iter(names)
+    return next(_pool)
 
 
 # NAME_MAX of ext4, XFS, Btrfs, tmpfs and most others. A file system with a
