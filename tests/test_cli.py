@@ -216,7 +216,7 @@ def test_interrupt_after_rename_says_replaced(
 ) -> None:
     # A signal that lands between the rename and the directory fsync: no
     # machine can aim one there, so the fsync hook raises it.
-    mocker.patch.object(DirectorySync, "after_replace", side_effect=KeyboardInterrupt)
+    mocker.patch.object(DirectorySync, "sync_directory", side_effect=KeyboardInterrupt)
     target = tmp_path / "target.txt"
     target.write_text("old")
     assert main(["write", str(target)], stdin=_stdin(b"new")) == 130

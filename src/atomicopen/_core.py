@@ -21,7 +21,7 @@ from ._options import check_options_cached
 from ._target import check_target
 from ._tempfile import apply_metadata, create_temp, initial_mode
 from ._validators import Validator
-from .hooks import CommitContext, CommitHook
+from .hooks import CommitContext, CommitHook, sync_temp_file
 
 __all__ = ["AtomicFile"]
 
@@ -457,14 +457,18 @@ class AtomicFile:
         if self._state == "committed":
             return
         context = self._prepare_commit()
-        self._replace_target(context)
+        self._replace_target()
         self._finish_commit(context)
 
     # The three phases of commit(). AtomicGroup runs each phase for all of its
     # files before the next, so that one directory fsync serves them all.
 
-    def _prepare_commit(self) -> CommitContext:
-        """Flush, validate and sync the temporary file; abort on any failure."""
+    def _prepare_commit(self) -> CommitContext | None:
+        """Flush, validate and sync the temporary file; abort on any failure.
+
+        Returns the context for the hooks of the later stages, or ``None`` if
+        there are none.
+        """
         if self._state != "open":
             raise ValueError(
                 f"cannot commit {self!r}: call open() first, and commit at most"
@@ -475,26 +479,32 @@ class AtomicFile:
                 f"cannot commit {self!r} in process {_pid}: process"
                 f" {self._owner_pid} opened it and must commit or discard it"
             )
-        context = self._context()
+        options = self._options
+        context = self._context() if options.uses_context else None
         try:
             self._flush()
             if self._privileged_mode is not None:
                 self._restore_privileged_mode()
-            for hook in self._options.validate_hooks:
-                hook.validate(context)
-            for hook in self._options.before_replace_hooks:
-                hook.before_replace(context)
+            if context is not None:
+                for hook in options.validate_hooks:
+                    hook.validate(context)
+            if options.sync_file:
+                assert self._fd is not None
+                sync_temp_file(self._fd, self._temp_path, self._target_path)
+            if context is not None:
+                for hook in options.before_replace_hooks:
+                    hook.before_replace(context)
             self._close_file_object()
         except BaseException:
             self._abort()
             raise
         return context
 
-    def _replace_target(self, context: CommitContext) -> None:
+    def _replace_target(self) -> None:
         """Rename the temporary file over the target; abort on failure."""
         try:
             if self._lock is not None:
-                self._lock.ensure_held(context.path)
+                self._lock.ensure_held(self._target_path)
             self._rename()
         except BaseException:
             self._abort()
@@ -502,9 +512,9 @@ class AtomicFile:
         self._state = "committed"
         self._temp_name = None
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("replaced %s", context.path)
+            logger.debug("replaced %s", self._target_path)
 
-    def _finish_commit(self, context: CommitContext) -> None:
+    def _finish_commit(self, context: CommitContext | None) -> None:
         """Run the after_replace stage and close the descriptors."""
         try:
             self._run_after_replace(context)
@@ -600,20 +610,34 @@ class AtomicFile:
                 )
             raise self._unchanged_error(error, doing) from error
 
-    def _run_after_replace(self, context: CommitContext) -> None:
+    def _run_after_replace(self, context: CommitContext | None) -> None:
+        directory_sync = self._options.directory_sync
+        if directory_sync is not None:
+            assert self._directory is not None
+            try:
+                directory_sync.sync_directory(self._directory, self._target_path)
+            except PostCommitError:
+                raise
+            except Exception as error:
+                raise self._post_commit_error(directory_sync, error) from error
+        if context is None:
+            return
         for hook in self._options.after_replace_hooks:
             try:
                 hook.after_replace(context)
             except PostCommitError:
                 raise
             except Exception as error:
-                code = error.errno if isinstance(error, OSError) else None
-                raise PostCommitError(
-                    f"{context.path!r} has the new content, but the step after the"
-                    f" rename {hook!r} failed ({error}); do not retry the write",
-                    context.path,
-                    code,
-                ) from error
+                raise self._post_commit_error(hook, error) from error
+
+    def _post_commit_error(self, hook: CommitHook, error: Exception) -> PostCommitError:
+        path = self._target_path
+        return PostCommitError(
+            f"{path!r} has the new content, but the step after the rename"
+            f" {hook!r} failed ({error}); do not retry the write",
+            path,
+            error.errno if isinstance(error, OSError) else None,
+        )
 
     def _unchanged_error(self, error: OSError, doing: str) -> OSError:
         path = self._target_path

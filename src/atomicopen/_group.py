@@ -247,7 +247,8 @@ class AtomicGroup:
         contexts = []
         for index, atomic_file in enumerate(self._files):
             try:
-                contexts.append(atomic_file._prepare_commit())
+                context = atomic_file._prepare_commit()
+                contexts.append(context or atomic_file._context())
             except BaseException:
                 # The failed file discarded itself.
                 self._discard_files(self._files[:index] + self._files[index + 1 :])
@@ -259,7 +260,7 @@ class AtomicGroup:
             zip(self._files, contexts, strict=True)
         ):
             try:
-                atomic_file._replace_target(context)
+                atomic_file._replace_target()
             except OSError as error:
                 self._discard_files(self._files[index + 1 :])
                 self._settle_replaced(contexts[:index])

@@ -33,10 +33,33 @@ class Options:
     validate_hooks: tuple[CommitHook, ...] = field(init=False)
     before_replace_hooks: tuple[CommitHook, ...] = field(init=False)
     after_replace_hooks: tuple[CommitHook, ...] = field(init=False)
+    # A FileSync that runs first in before_replace, and a DirectorySync that
+    # runs first in after_replace, are left out of the lists above: the commit
+    # calls their work directly, and builds a CommitContext only for the
+    # hooks that are left.
+    sync_file: bool = field(init=False)
+    directory_sync: DirectorySync | None = field(init=False)
+    uses_context: bool = field(init=False)
 
     def __post_init__(self) -> None:
-        for stage in STAGES:
-            object.__setattr__(self, f"{stage}_hooks", _stage_hooks(self.hooks, stage))
+        stages = {stage: _stage_hooks(self.hooks, stage) for stage in STAGES}
+        before, after = stages["before_replace"], stages["after_replace"]
+        sync_file = bool(before) and type(before[0]) is FileSync
+        directory_sync = after[0] if after and type(after[0]) is DirectorySync else None
+        if sync_file:
+            stages["before_replace"] = before[1:]
+        if directory_sync is not None:
+            stages["after_replace"] = after[1:]
+        derived: dict[str, object] = {
+            f"{stage}_hooks": hooks for stage, hooks in stages.items()
+        }
+        derived.update(
+            sync_file=sync_file,
+            directory_sync=directory_sync,
+            uses_context=any(stages.values()),
+        )
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 def _stage_hooks(hooks: tuple[CommitHook, ...], stage: str) -> tuple[CommitHook, ...]:

@@ -157,21 +157,30 @@ class FileSync(CommitHook):
 
     def before_replace(self, context: CommitContext) -> None:
         """Fsync the temporary file."""
-        try:
-            full_fsync(context.fd)
-        except OSError as error:
-            raise annotate(
-                error,
-                f"fsync of the temporary file {context.temp_path!r}",
-                context.path,
-                "the target was left unchanged",
-            ) from error
-        # Guarded: a debug() call that logs nothing costs twice the check.
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("synced %s", context.temp_path)
+        sync_temp_file(context.fd, context.temp_path, context.path)
 
     def __repr__(self) -> str:
         return "FileSync()"
+
+
+def sync_temp_file(fd: int, temp_path: str, path: str) -> None:
+    """Fsync the temporary file ``fd`` at ``temp_path``, which will replace ``path``.
+
+    This is the work of :meth:`FileSync.before_replace`, which commits without
+    other hooks call directly instead of building a :class:`CommitContext`.
+    """
+    try:
+        full_fsync(fd)
+    except OSError as error:
+        raise annotate(
+            error,
+            f"fsync of the temporary file {temp_path!r}",
+            path,
+            "the target was left unchanged",
+        ) from error
+    # Guarded: a debug() call that logs nothing costs twice the check.
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("synced %s", temp_path)
 
 
 class DirectorySync(CommitHook):
@@ -204,23 +213,31 @@ class DirectorySync(CommitHook):
 
     def after_replace(self, context: CommitContext) -> None:
         """Fsync the directory that contains the target."""
+        self.sync_directory(context.directory, context.path)
+
+    def sync_directory(self, directory: Directory, path: str) -> None:
+        """Fsync ``directory``, where ``path`` was just replaced.
+
+        This is the work of :meth:`after_replace`, for callers without a
+        :class:`CommitContext`.
+        """
         try:
-            context.directory.fsync()
+            directory.fsync()
         except OSError as error:
             if error.errno != errno.EINVAL:
                 raise
             message = (
-                f"{context.path!r} has the new content, but its directory"
-                f" {context.directory.path!r} rejected fsync with EINVAL, as some"
+                f"{path!r} has the new content, but its directory"
+                f" {directory.path!r} rejected fsync with EINVAL, as some"
                 " network and shared-folder file systems do, so the rename may not"
                 " survive a power loss; do not retry the write"
             )
             if self.on_unsupported == "raise":
-                raise DirectorySyncUnsupportedError(message, context.path) from error
+                raise DirectorySyncUnsupportedError(message, path) from error
             warnings.warn(message, DirectorySyncWarning, stacklevel=2)
             return
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("synced directory %s", context.directory.path)
+            logger.debug("synced directory %s", directory.path)
 
     def __repr__(self) -> str:
         return f"DirectorySync(on_unsupported={self.on_unsupported!r})"
