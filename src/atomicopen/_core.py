@@ -16,7 +16,6 @@ from ._directory import Directory, resolve_target
 from ._errors import PostCommitError, annotate
 from ._fileobject import open_file_object
 from ._locking import Lockable, make_lock_request
-from ._modes import parse_mode
 from ._options import check_options_cached
 from ._target import check_target
 from ._tempfile import apply_metadata, create_temp, initial_mode
@@ -115,6 +114,19 @@ class AtomicFile:
             f.write("[main]\\nverbose = yes\\n")
     """
 
+    # The state that open() and commit() change starts from these class
+    # attributes, so that a new instance stores none of them.
+    _state = "new"
+    _directory: Directory | None = None
+    _name = ""
+    _temp_name: str | None = None
+    # The joined paths, built once each: messages and hooks use them often.
+    _target_path = ""
+    _temp_path = ""
+    _fd: int | None = None
+    _privileged_mode: int | None = None
+    _file: IO[Any] | None = None
+
     def __init__(
         self,
         file: PathLike,
@@ -186,9 +198,8 @@ class AtomicFile:
         self._path = given if isinstance(given, str) else os.fsdecode(given)
         if not self._path:
             raise ValueError("invalid path '': give the path of the file to write")
-        self._mode = parse_mode(mode)
         self._options = check_options_cached(
-            self._mode,
+            mode,
             buffering,
             encoding,
             errors,
@@ -203,22 +214,13 @@ class AtomicFile:
             validate,
             backups,
         )
+        self._mode = self._options.mode
         self._lock = (
             None
             if lock is None and lock_timeout is None
             else make_lock_request(lock, lock_timeout)
         )
-        self._state = "new"
-        self._directory: Directory | None = None
-        self._name = ""
-        self._temp_name: str | None = None
-        # The joined paths, built once each: messages and hooks use them often.
-        self._target_path = ""
-        self._temp_path = ""
-        self._fd: int | None = None
         self._owner_pid = _pid
-        self._privileged_mode: int | None = None
-        self._file: IO[Any] | None = None
 
     # Properties
 
@@ -273,7 +275,7 @@ class AtomicFile:
             exc_value.filename = self._target_path
 
     def __del__(self) -> None:
-        if getattr(self, "_state", None) == "open":
+        if self._state == "open":
             description = repr(self)
             inherited = self._owner_pid != _pid
             # Discard first: with warnings turned into errors, warn() raises.
@@ -317,13 +319,19 @@ class AtomicFile:
         # The path is split without following links: the lstat that inspects
         # the target shows whether it is a link, so the common case of a
         # regular file costs one lstat, not two.
-        directory_path, self._name = resolve_target(self._path, follow_symlinks=False)
+        directory_path, self._name = resolve_target(self._path, False)
         self._directory = Directory(directory_path)
         self._target_path = self._directory.join(self._name)
         self._owner_pid = _pid
         self._state = "open"
         try:
-            status = self._locate_target()
+            status = self._lstat_target()
+            if (
+                status is not None
+                and stat.S_ISLNK(status.st_mode)
+                and self._options.follow_symlinks
+            ):
+                status = self._follow_links()
             if self._lock is not None:
                 self._lock.acquire(self._directory, self._name, self._target_path)
                 # Another holder of the lock may have replaced the file.
@@ -341,17 +349,6 @@ class AtomicFile:
             self._abort()
             raise
         return self._file
-
-    def _locate_target(self) -> os.stat_result | None:
-        """Follow links to the file to replace and return its lstat, if any."""
-        status = self._lstat_target()
-        if (
-            status is not None
-            and stat.S_ISLNK(status.st_mode)
-            and self._options.follow_symlinks
-        ):
-            status = self._follow_links()
-        return status
 
     def _target_key(self) -> tuple[object, ...]:
         """Identify the replaced directory entry, whatever path led to it.
@@ -376,7 +373,7 @@ class AtomicFile:
     def _follow_links(self) -> os.stat_result | None:
         """Move to the directory and name that the link chain points to."""
         assert self._directory is not None
-        directory_path, name = resolve_target(self._path, follow_symlinks=True)
+        directory_path, name = resolve_target(self._path, True)
         directory = Directory(directory_path)
         self._directory.close()
         self._directory, self._name = directory, name
@@ -398,6 +395,9 @@ class AtomicFile:
         # Guarded: a debug() call that logs nothing costs twice the check.
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug("created %s for %s", self._temp_path, self._target_path)
+        if existing is None and permissions is None:
+            # A new file: the create gave it the mode that open() would.
+            return fd
         apply_metadata(fd, existing, permissions, self._target_path)
         final_mode = permissions
         if final_mode is None and existing is not None:
@@ -512,7 +512,11 @@ class AtomicFile:
         self._state = "committed"
         self._temp_name = None
         if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("replaced %s", self._target_path)
+            logger.debug(
+                "replaced %s (durability %r)",
+                self._target_path,
+                self._options.durability,
+            )
 
     def _finish_commit(self, context: CommitContext | None) -> None:
         """Run the after_replace stage and close the descriptors."""

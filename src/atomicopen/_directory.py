@@ -41,7 +41,7 @@ _LINK_UNSUPPORTED = frozenset(
 )
 
 
-def resolve_target(path: str, *, follow_symlinks: bool) -> tuple[str, str]:
+def resolve_target(path: str, follow_symlinks: bool) -> tuple[str, str]:
     """Split ``path`` into the directory and the name that a commit replaces.
 
     With ``follow_symlinks`` the chain of symbolic links at the final component
@@ -72,20 +72,15 @@ def resolve_target(path: str, *, follow_symlinks: bool) -> tuple[str, str]:
                 " to replace the link itself",
                 path,
             )
-    directory, name = _split(current)
+    if WINDOWS:  # pragma: no cover - drives and two separators
+        directory, name = os.path.split(current)
+    else:
+        cut = current.rfind("/") + 1
+        # Trailing slashes go, unless the directory is nothing but slashes.
+        directory, name = current[:cut].rstrip("/") or current[:cut], current[cut:]
     if name in {"", ".", ".."}:
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     return directory, name
-
-
-def _split(path: str) -> tuple[str, str]:
-    """Return what :func:`os.path.split` returns, without its generic steps."""
-    if WINDOWS:  # pragma: no cover - drives and two separators
-        return os.path.split(path)
-    cut = path.rfind("/") + 1
-    directory = path[:cut]
-    # Trailing slashes go, unless the directory is nothing but slashes.
-    return directory.rstrip("/") or directory, path[cut:]
 
 
 class Directory:

@@ -6,7 +6,7 @@ import codecs
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ._modes import Mode
+from ._modes import Mode, parse_mode
 from .hooks import STAGES, Backups, CommitHook, DirectorySync, FileSync, Validate
 
 DURABILITY_LEVELS = ("full", "file", "none")
@@ -17,6 +17,7 @@ _NEWLINES = (None, "", "\n", "\r", "\r\n")
 class Options:
     """The checked options of one :class:`~atomicopen.AtomicFile`."""
 
+    mode: Mode
     buffering: int
     encoding: str | None
     errors: str | None
@@ -108,6 +109,7 @@ def check_options(
             f"invalid replace_timeout {replace_timeout!r}: use 0 or more seconds"
         )
     return Options(
+        mode=mode,
         buffering=buffering,
         encoding=encoding,
         errors=errors,
@@ -234,7 +236,7 @@ _STATELESS_HOOKS = (FileSync, DirectorySync)
 
 
 def check_options_cached(  # noqa: PLR0917 - the options of AtomicFile
-    mode: Mode,
+    mode: str,
     buffering: int,
     encoding: str | None,
     errors: str | None,
@@ -249,11 +251,13 @@ def check_options_cached(  # noqa: PLR0917 - the options of AtomicFile
     validate: object,
     backups: int,
 ) -> Options:
-    """Check the options as :func:`check_options` does, reusing earlier results."""
-    # The mode's text stands for the Mode, which parse_mode() caches by it
-    # and whose dataclass hash would be computed anew each time.
+    """Parse ``mode`` and check the options as :func:`check_options` does.
+
+    Reuses earlier results, so a program that repeats its settings parses and
+    checks them once.
+    """
     key = (
-        mode.text,
+        mode,
         buffering,
         encoding,
         errors,
@@ -280,7 +284,7 @@ def check_options_cached(  # noqa: PLR0917 - the options of AtomicFile
         except TypeError:  # an unhashable value: checked, never cached
             cacheable = False
     checked = check_options(
-        mode,
+        parse_mode(mode),
         buffering=buffering,
         encoding=encoding,
         errors=errors,

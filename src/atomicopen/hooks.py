@@ -178,9 +178,6 @@ def sync_temp_file(fd: int, temp_path: str, path: str) -> None:
             path,
             "the target was left unchanged",
         ) from error
-    # Guarded: a debug() call that logs nothing costs twice the check.
-    if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("synced %s", temp_path)
 
 
 class DirectorySync(CommitHook):
@@ -236,8 +233,6 @@ class DirectorySync(CommitHook):
                 raise DirectorySyncUnsupportedError(message, path) from error
             warnings.warn(message, DirectorySyncWarning, stacklevel=2)
             return
-        if logger.isEnabledFor(logging.DEBUG):
-            logger.debug("synced directory %s", directory.path)
 
     def __repr__(self) -> str:
         return f"DirectorySync(on_unsupported={self.on_unsupported!r})"
