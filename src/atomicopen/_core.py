@@ -521,7 +521,23 @@ class AtomicFile:
     def _finish_commit(self, context: CommitContext | None) -> None:
         """Run the after_replace stage and close the descriptors."""
         try:
-            self._run_after_replace(context)
+            directory_sync = self._options.directory_sync
+            if directory_sync is not None:
+                assert self._directory is not None
+                try:
+                    directory_sync.sync_directory(self._directory, self._target_path)
+                except PostCommitError:
+                    raise
+                except Exception as error:
+                    raise self._post_commit_error(directory_sync, error) from error
+            if context is not None:
+                for hook in self._options.after_replace_hooks:
+                    try:
+                        hook.after_replace(context)
+                    except PostCommitError:
+                        raise
+                    except Exception as error:
+                        raise self._post_commit_error(hook, error) from error
         finally:
             self._release()
 
@@ -613,26 +629,6 @@ class AtomicFile:
                     " place can change it)"
                 )
             raise self._unchanged_error(error, doing) from error
-
-    def _run_after_replace(self, context: CommitContext | None) -> None:
-        directory_sync = self._options.directory_sync
-        if directory_sync is not None:
-            assert self._directory is not None
-            try:
-                directory_sync.sync_directory(self._directory, self._target_path)
-            except PostCommitError:
-                raise
-            except Exception as error:
-                raise self._post_commit_error(directory_sync, error) from error
-        if context is None:
-            return
-        for hook in self._options.after_replace_hooks:
-            try:
-                hook.after_replace(context)
-            except PostCommitError:
-                raise
-            except Exception as error:
-                raise self._post_commit_error(hook, error) from error
 
     def _post_commit_error(self, hook: CommitHook, error: Exception) -> PostCommitError:
         path = self._target_path

@@ -63,23 +63,19 @@ def _build_file_object(
         raise
     # From here on, closing raw closes file_fd.
     try:
-        return _stack_layers(raw, mode, options, name)
+        raw.name = name
+        buffer_class = io.BufferedRandom if mode.readable else io.BufferedWriter
+        buffer = buffer_class(raw, raw._blksize)  # type: ignore[attr-defined]
+        if mode.binary:
+            return buffer
+        text = io.TextIOWrapper(
+            buffer,
+            encoding=options.encoding,
+            errors=options.errors,
+            newline=options.newline,
+        )
+        text.mode = mode.file_object_mode  # type: ignore[misc]
     except BaseException:
         raw.close()
         raise
-
-
-def _stack_layers(raw: io.FileIO, mode: Mode, options: Options, name: str) -> IO[Any]:
-    raw.name = name
-    buffer_class = io.BufferedRandom if mode.readable else io.BufferedWriter
-    buffer = buffer_class(raw, raw._blksize)  # type: ignore[attr-defined]
-    if mode.binary:
-        return buffer
-    text = io.TextIOWrapper(
-        buffer,
-        encoding=options.encoding,
-        errors=options.errors,
-        newline=options.newline,
-    )
-    text.mode = mode.file_object_mode  # type: ignore[misc]
     return text

@@ -38,19 +38,19 @@ def check_target(
         raise FileExistsError(
             errno.EEXIST, "File exists, and mode 'x' only creates files", path
         )
+    if stat.S_ISREG(status.st_mode):
+        if status.st_nlink > 1 and not options.allow_hard_links:
+            raise HardLinkError(path, status.st_nlink)
+        return status
     if stat.S_ISDIR(status.st_mode):
         raise IsADirectoryError(errno.EISDIR, "Is a directory", path)
     if stat.S_ISLNK(status.st_mode):
         # Only with follow_symlinks=False: the link itself is replaced by a
         # new regular file.
         return None
-    if not stat.S_ISREG(status.st_mode):
-        raise AtomicOpenError(
-            errno.EINVAL,
-            "Not a regular file: replacing a FIFO, socket or device would"
-            " replace the special file itself; write to it with open()",
-            path,
-        )
-    if status.st_nlink > 1 and not options.allow_hard_links:
-        raise HardLinkError(path, status.st_nlink)
-    return status
+    raise AtomicOpenError(
+        errno.EINVAL,
+        "Not a regular file: replacing a FIFO, socket or device would"
+        " replace the special file itself; write to it with open()",
+        path,
+    )

@@ -129,29 +129,24 @@ def apply_metadata(
     An existing target's owner and group are kept where the process may set
     them: root may set any, another user only a group it belongs to.
     """
-    if existing is not None and _has_metadata(fd, existing, permissions):
-        # The usual case of a file that this user replaced before: the create
-        # already gave the owner, group and mode, and one fstat() replaces an
-        # fchown() and an fchmod().
-        return
     if existing is not None:
+        created = os.fstat(fd)
+        mode = stat.S_IMODE(existing.st_mode) if permissions is None else permissions
+        if (
+            created.st_uid == existing.st_uid
+            and created.st_gid == existing.st_gid
+            and stat.S_IMODE(created.st_mode) == mode
+        ):
+            # The usual case of a file that this user replaced before: the
+            # create already gave the owner, group and mode, and one fstat()
+            # replaces an fchown() and an fchmod().
+            return
         _copy_owner(fd, existing, target_path)
     if permissions is not None:
         os.fchmod(fd, permissions)
     elif existing is not None:
         # Also restores the setuid and setgid bits, which fchown clears.
         os.fchmod(fd, stat.S_IMODE(existing.st_mode))
-
-
-def _has_metadata(fd: int, existing: os.stat_result, permissions: int | None) -> bool:
-    """Tell whether the new file already has the final owner, group and mode."""
-    created = os.fstat(fd)
-    mode = stat.S_IMODE(existing.st_mode) if permissions is None else permissions
-    return (
-        created.st_uid == existing.st_uid
-        and created.st_gid == existing.st_gid
-        and stat.S_IMODE(created.st_mode) == mode
-    )
 
 
 def _copy_owner(fd: int, existing: os.stat_result, target_path: str) -> None:

@@ -218,8 +218,10 @@ class DirectorySync(CommitHook):
         This is the work of :meth:`after_replace`, for callers without a
         :class:`CommitContext`.
         """
+        if directory.fd is None:  # pragma: no cover - Windows
+            return
         try:
-            directory.fsync()
+            full_fsync(directory.fd)
         except OSError as error:
             if error.errno != errno.EINVAL:
                 raise
