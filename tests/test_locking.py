@@ -20,6 +20,7 @@ from typing import Any
 
 import portalocker
 import pytest
+from pytest_mock import MockerFixture
 
 from atomicopen import (
     AtomicFile,
@@ -31,6 +32,7 @@ from atomicopen import (
     update_text,
 )
 from atomicopen._cli import main
+from atomicopen.hooks import DirectorySync
 from tests._lock_support import (
     COUNT_KEY,
     count_with_redis,
@@ -284,18 +286,42 @@ def test_lock_released_after_failed_open(counter: Path) -> None:
         file.write("{}")
 
 
+def _lock_is_free(lock_path: Path) -> bool:
+    # A second open file description contends with the holder's flock, even
+    # in the same process.
+    fd = os.open(lock_path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
+
+
 def test_lock_held_until_directory_fsync(
-    counter: Path, caplog: pytest.LogCaptureFixture
+    counter: Path, mocker: MockerFixture, caplog: pytest.LogCaptureFixture
 ) -> None:
+    lock_path = counter.with_name(counter.name + ".lock")
+    free_after_sync: list[bool] = []
+    sync_directory = DirectorySync.sync_directory
+
+    def sync_then_probe(self: DirectorySync, directory: Any, path: str) -> None:
+        sync_directory(self, directory, path)
+        free_after_sync.append(_lock_is_free(lock_path))
+
+    mocker.patch.object(DirectorySync, "sync_directory", sync_then_probe)
     with (
         caplog.at_level(logging.DEBUG, logger="atomicopen"),
         atomic_open(counter, lock=True) as file,
     ):
         file.write("{}")
+    assert free_after_sync == [False]
+    assert _lock_is_free(lock_path)
     messages = [record.getMessage() for record in caplog.records]
     order = [
         next(i for i, m in enumerate(messages) if m.startswith(prefix))
-        for prefix in ("locked ", "replaced ", "synced directory ", "unlocked ")
+        for prefix in ("locked ", "replaced ", "unlocked ")
     ]
     assert order == sorted(order)
 
