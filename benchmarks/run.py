@@ -35,6 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from importlib.metadata import version
 from pathlib import Path
+from typing import Protocol
 
 from atomicopen import AtomicGroup, atomic_open
 
@@ -200,12 +201,13 @@ def bench_commits(  # noqa: PLR0917 - one call per table, each argument named
     chosen: Sequence[Writer],
     rounds: int,
     batch: int,
-    target: CommitTarget,
+    target: CommitTarget | None,
     checks: list[TargetCheck],
 ) -> dict[str, object]:
     """Time 1 KiB commits of each writer against the first, the floor.
 
-    The verdict on ``target`` goes into the table's title and onto ``checks``.
+    The verdict on ``target``, if any, goes into the table's title and onto
+    ``checks``.
     """
     medians = median_per_call(
         commit_candidates(directory, chosen, DATA_1K), rounds, batch
@@ -223,14 +225,49 @@ def bench_commits(  # noqa: PLR0917 - one call per table, each argument named
                 writer.syncs,
             ]
         )
-    check = target.check(medians, floor)
-    checks.append(check)
+    title = f"{title} ({rounds} rounds x {batch} commits)"
+    if target is not None:
+        check = target.check(medians, floor)
+        checks.append(check)
+        title += f"\n{check.headline()}"
     print_table(
-        f"{title} ({rounds} rounds x {batch} commits)\n{check.headline()}",
+        title,
         ["writer", "median", "vs floor", "above floor", "fsync"],
         rows,
     )
     return {writer.name: medians[writer.name] for writer in chosen}
+
+
+class HasFileno(Protocol):
+    """What os.fsync() accepts besides a descriptor."""
+
+    def fileno(self) -> int:
+        """Return the descriptor."""
+        ...
+
+
+@contextlib.contextmanager
+def sleep_after_fsync(seconds: float) -> Iterator[None]:
+    """Make every os.fsync() call sleep ``seconds`` after it returns.
+
+    On tmpfs an fsync returns at once; on a disk the process sleeps in it while
+    the device writes. Sleeping after each fsync lets tmpfs show what that
+    sleep costs the code that runs after it, without the disk's noise: the
+    process comes back to caches that other work has filled meanwhile.
+    Writers that bound os.fsync to a name of their own at import would not
+    sleep, so only the floors and atomicopen take part.
+    """
+    real_fsync = os.fsync
+
+    def fsync_then_sleep(fd: int | HasFileno) -> None:
+        real_fsync(fd)
+        time.sleep(seconds)
+
+    os.fsync = fsync_then_sleep
+    try:
+        yield
+    finally:
+        os.fsync = real_fsync
 
 
 def bench_streaming(
@@ -713,7 +750,18 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 # Command line
 
 
-SECTIONS = ("commit", "none", "stream", "group", "lock", "syscalls", "memory")
+SECTIONS = (
+    "commit",
+    "wake",
+    "none",
+    "stream",
+    "group",
+    "lock",
+    "syscalls",
+    "memory",
+)
+# About as long as one fsync of 1 KiB takes on the disk of the recorded run.
+WAKE_SLEEP = 200e-6
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -779,6 +827,18 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                     target=CommitTarget(
                         "durable commit on tmpfs", writers.ATOMICOPEN, above_us=15
                     ),
+                    checks=checks,
+                )
+        if "wake" in only and tmpfs is not None:
+            with sleep_after_fsync(WAKE_SLEEP):
+                results["commit_tmpfs_wake"] = bench_commits(
+                    "1 KiB durable commits on tmpfs, sleeping"
+                    f" {WAKE_SLEEP * 1e6:.0f} us after each fsync",
+                    tmpfs,
+                    (writers.FLOOR, writers.FLOOR_GUARDED, writers.ATOMICOPEN),
+                    rounds=5 if quick else 31,
+                    batch=20 if quick else 50,
+                    target=None,
                     checks=checks,
                 )
         if "none" in only:
