@@ -556,6 +556,59 @@ def test_update_text_keeps_line_endings(counter: Path) -> None:
     assert counter.read_bytes() == b"a\r\nb\r\n"
 
 
+def test_update_text_translates_with_newline_none(counter: Path) -> None:
+    counter.write_bytes(b"a\r\nb\r")
+    seen: list[str | None] = []
+
+    def append(old: str | None) -> str:
+        seen.append(old)
+        return (old or "") + "c\n"
+
+    update_text(counter, append, newline=None)
+    assert seen == ["a\nb\n"]
+    assert counter.read_bytes() == b"a\nb\nc\n"
+
+
+def test_update_text_other_encoding(counter: Path) -> None:
+    counter.write_text("caf\u00e9\n", encoding="utf-16")
+    update_text(counter, lambda old: (old or "") + "cr\u00e8me\n", encoding="utf-16")
+    assert counter.read_text(encoding="utf-16") == "caf\u00e9\ncr\u00e8me\n"
+    # One byte order mark, at the start.
+    assert counter.read_bytes().count(b"\xff\xfe") == 1
+
+
+def test_update_text_errors_option(counter: Path) -> None:
+    counter.write_bytes(b"a\xffb")
+    update_text(counter, lambda old: old or "", errors="surrogateescape")
+    assert counter.read_bytes() == b"a\xffb"
+
+
+def test_update_text_invalid_encoding_left(counter: Path) -> None:
+    counter.write_bytes(b"a\xffb")
+    with pytest.raises(ValueError, match="not valid utf-8 text"):
+        update_text(counter, lambda old: "never")
+    assert counter.read_bytes() == b"a\xffb"
+    assert temp_files(counter.parent) == []
+
+
+def test_update_json_through_symlink(counter: Path) -> None:
+    real = counter.with_name("real.json")
+    real.write_text('{"n": 1}')
+    counter.symlink_to(real.name)
+    with update_json(counter) as document:
+        document["n"] += 1
+    assert counter.is_symlink()
+    assert json.loads(real.read_text()) == {"n": 2}
+
+
+def test_update_json_keeps_mode(counter: Path) -> None:
+    counter.write_text('{"n": 1}')
+    counter.chmod(0o640)
+    with update_json(counter) as document:
+        document["n"] += 1
+    assert counter.stat().st_mode & 0o777 == 0o640
+
+
 def test_update_text_returns_new_text(counter: Path) -> None:
     assert update_text(counter, lambda old: "new") == "new"
 

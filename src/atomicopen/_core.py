@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
+# How much of the current content one read(2) takes in _read_target().
+_READ_CHUNK = 1 << 16
+
 # Errors of write(2) that a caller's f.write() raises without a file name.
 _WRITE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
@@ -426,6 +429,33 @@ class AtomicFile:
                 "the target was left unchanged",
             ) from error
         os.lseek(self._fd, 0, os.SEEK_SET)
+
+    def _read_target(self) -> bytes | None:
+        """Return the target's current content, or ``None`` if it has none.
+
+        After :meth:`open`, under its lock: update_json() and update_text()
+        read the content this way and write the new content from scratch,
+        instead of copying it into the temporary file as mode ``"r+"`` does.
+        """
+        assert self._directory is not None
+        flags = _READ_FLAGS
+        if self._options.follow_symlinks:
+            flags |= getattr(os, "O_NOFOLLOW", 0)
+        try:
+            fd = self._directory.open(self._name, flags, 0)
+        except FileNotFoundError:
+            return None
+        except OSError as error:
+            raise self._unchanged_error(error, "reading the current content") from error
+        try:
+            chunks = []
+            while chunk := os.read(fd, _READ_CHUNK):
+                chunks.append(chunk)
+        except OSError as error:
+            raise self._unchanged_error(error, "reading the current content") from error
+        finally:
+            os.close(fd)
+        return b"".join(chunks)
 
     # Ending
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -56,9 +57,9 @@ def update_json(
         with update_json("counters.json") as counters:
             counters["runs"] = counters.get("runs", 0) + 1
     """
-    atomic, stream, existed = _open_for_update(path, "", lock, "utf-8", options)
+    atomic, stream, content = _open_for_update(path, "", lock, "utf-8", options)
     try:
-        document = _decode(stream, atomic) if existed else default()
+        document = default() if content is None else _decode(content, atomic)
         yield document
         # allow_nan=False: NaN and Infinity are not JSON, so they raise
         # ValueError here and the file keeps its old content.
@@ -66,7 +67,7 @@ def update_json(
             json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
             + "\n"
         )
-        _replace_content(stream, new_text)
+        stream.write(new_text)
     except BaseException:
         atomic.discard()
         raise
@@ -98,9 +99,11 @@ def update_text(
     """
     encoding = options.pop("encoding", None) or "utf-8"
     newline = options.pop("newline", "")
-    atomic, stream, existed = _open_for_update(path, newline, lock, encoding, options)
+    atomic, stream, content = _open_for_update(path, newline, lock, encoding, options)
     try:
-        old_text = _read_text(stream, atomic, encoding) if existed else None
+        old_text = None
+        if content is not None:
+            old_text = _read_text(content, atomic, encoding, newline)
         new_text = function(old_text)
         if not isinstance(new_text, str):
             raise TypeError(
@@ -108,7 +111,7 @@ def update_text(
                 f" {type(new_text).__name__}, not str; {atomic.path!r} was left"
                 " unchanged"
             )
-        _replace_content(stream, new_text)
+        stream.write(new_text)
     except BaseException:
         atomic.discard()
         raise
@@ -122,22 +125,27 @@ def _open_for_update(
     lock: bool | Lockable | None,
     encoding: str,
     options: dict[str, Any],
-) -> tuple[AtomicFile, IO[str], bool]:
-    """Open ``path`` for an update and tell whether it exists.
+) -> tuple[AtomicFile, IO[str], bytes | None]:
+    """Open ``path`` for an update and return its current content, if any.
 
-    Mode ``"r+"`` edits a copy of an existing file, and mode ``"x"`` creates a
-    missing one; both take the lock before they look at the target.
+    An existing file is read under the lock, and the new content is written
+    to an empty temporary file. A missing one is created with mode ``"x"``,
+    which fails rather than replace a file that another program created
+    meanwhile without taking the lock.
     """
     for _ in range(_MAX_OPEN_ATTEMPTS):
         atomic = AtomicFile(
-            path, "r+", encoding=encoding, newline=newline, lock=lock, **options
+            path, "w", encoding=encoding, newline=newline, lock=lock, **options
         )
+        stream = atomic.open()
         try:
-            stream = atomic.open()
-        except FileNotFoundError:
-            pass
-        else:
-            return atomic, stream, True
+            content = atomic._read_target()
+        except BaseException:
+            atomic.discard()
+            raise
+        if content is not None:
+            return atomic, stream, content
+        atomic.discard()
         atomic = AtomicFile(
             path, "x", encoding=encoding, newline=newline, lock=lock, **options
         )
@@ -146,16 +154,23 @@ def _open_for_update(
         except FileExistsError:
             logger.debug("%r appeared while this update started; retrying", path)
             continue
-        return atomic, stream, False
+        return atomic, stream, None
     raise FileExistsError(
         f"{path!r} kept appearing and vanishing while the update started;"
         " another program changes it without taking the lock"
     )
 
 
-def _read_text(stream: IO[str], atomic: AtomicFile, encoding: str) -> str:
+def _read_text(
+    content: bytes, atomic: AtomicFile, encoding: str, newline: str | None
+) -> str:
+    """Decode ``content`` as a file object with these settings would read it."""
+    errors = atomic._options.errors
+    reader = io.TextIOWrapper(
+        io.BytesIO(content), encoding=encoding, errors=errors, newline=newline
+    )
     try:
-        return stream.read()
+        return reader.read()
     except UnicodeDecodeError as error:
         raise ValueError(
             f"{atomic.path!r} is not valid {encoding} text ({error}); it was left"
@@ -163,14 +178,9 @@ def _read_text(stream: IO[str], atomic: AtomicFile, encoding: str) -> str:
         ) from error
 
 
-def _decode(stream: IO[str], atomic: AtomicFile) -> Any:
+def _decode(content: bytes, atomic: AtomicFile) -> Any:
+    errors = atomic._options.errors or "strict"
     try:
-        return json.loads(stream.read())
+        return json.loads(content.decode("utf-8", errors))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise InvalidJSONError(os.fsdecode(atomic.path), str(error)) from error
-
-
-def _replace_content(stream: IO[str], text: str) -> None:
-    stream.seek(0)
-    stream.truncate()
-    stream.write(text)
