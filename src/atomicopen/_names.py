@@ -18,7 +18,7 @@ TEMP_NAME_PATTERN = re.compile(
     r"\A" + re.escape(TEMP_PREFIX) + rf"[0-9a-f]{{{RANDOM_HEX_DIGITS}}}\.", re.DOTALL
 )
 
-# The random part comes from os.urandom(), read 4 KiB at a time and cut into
+# The random part comes from os.urandom(), read 1 KiB at a time and cut into
 # names ahead of use, so a name costs one next() and no system call while the
 # next names stay unpredictable: a local user who could predict them could
 # create them first and make every attempt of a writer fail. next() on a list
@@ -26,7 +26,7 @@ TEMP_NAME_PATTERN = re.compile(
 # and where a free-threaded build lets them, the second create fails with
 # EEXIST and draws again. A forked child drops the pool it inherited, so that
 # parent and child never draw the same digits.
-_POOL_BYTES = 4096
+_POOL_BYTES = 1024  # 170 names, about 10 KiB of strings
 _pool: Iterator[str] = iter(())
 
 
