@@ -161,8 +161,12 @@ def median_per_call(
     names = list(candidates)
     samples: dict[str, list[float]] = {name: [] for name in names}
     clock = time.perf_counter
-    for name in names:  # warm-up: imports, caches, first file creation
-        candidates[name]()
+    # Warm-up: imports, caches and the first file creation, then more calls
+    # until a second has passed, so that no candidate is timed cold.
+    warm_until = clock() + WARM_UP_SECONDS
+    while clock() < warm_until:
+        for name in names:
+            candidates[name]()
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
@@ -244,18 +248,6 @@ class HasFileno(Protocol):
     def fileno(self) -> int:
         """Return the descriptor."""
         ...
-
-
-def settle_disk() -> None:
-    """Let the disk sections' background work finish before a tmpfs section.
-
-    The kernel writes back, and discards the blocks of deleted files, for a
-    while after a disk section ends. On 2 cores that work can slow the tmpfs
-    section that follows: in one full run the tmpfs floor took 21 us instead
-    of the usual 18 us.
-    """
-    os.sync()
-    time.sleep(SETTLE_SECONDS)
 
 
 @contextlib.contextmanager
@@ -770,7 +762,7 @@ SECTIONS = (
 )
 # About as long as one fsync of 1 KiB takes on the disk of the recorded run.
 WAKE_SLEEP = 200e-6
-SETTLE_SECONDS = 3.0
+WARM_UP_SECONDS = 1.0
 
 
 def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
@@ -799,6 +791,63 @@ def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def run_tmpfs_sections(
+    tmpfs: Path,
+    only: set[str],
+    quick: bool,
+    results: dict[str, object],
+    checks: list[TargetCheck],
+) -> None:
+    """Run the chosen commit sections that work on tmpfs.
+
+    The section that sleeps after each fsync comes last, so that its sleeps
+    cannot affect the sections with targets.
+    """
+    if "commit" in only:
+        results["commit_tmpfs"] = bench_commits(
+            "1 KiB durable commits on tmpfs",
+            tmpfs,
+            writers.DURABLE,
+            rounds=9 if quick else 51,
+            batch=100 if quick else 300,
+            target=CommitTarget(
+                "durable commit on tmpfs", writers.ATOMICOPEN, above_us=15
+            ),
+            checks=checks,
+        )
+    if "none" in only:
+        results["none_tmpfs"] = bench_unsynced("tmpfs", tmpfs, 300, quick, checks)
+    if "wake" in only:
+        with sleep_after_fsync(WAKE_SLEEP):
+            results["commit_tmpfs_wake"] = bench_commits(
+                "1 KiB durable commits on tmpfs, sleeping"
+                f" {WAKE_SLEEP * 1e6:.0f} us after each fsync",
+                tmpfs,
+                (writers.FLOOR, writers.FLOOR_GUARDED, writers.ATOMICOPEN),
+                rounds=5 if quick else 31,
+                batch=20 if quick else 50,
+                target=None,
+                checks=checks,
+            )
+
+
+def bench_unsynced(
+    place: str, directory: Path, batch: int, quick: bool, checks: list[TargetCheck]
+) -> dict[str, object]:
+    """Time 1 KiB commits without fsync against the floor without fsync."""
+    return bench_commits(
+        f"1 KiB commits without fsync on {place}",
+        directory,
+        writers.UNSYNCED,
+        rounds=9 if quick else 101,
+        batch=batch // 3 if quick else batch,
+        target=CommitTarget(
+            f"none commit on {place}", writers.ATOMICOPEN_NONE, ratio=1.3
+        ),
+        checks=checks,
+    )
+
+
 def run(arguments: argparse.Namespace) -> dict[str, object]:
     """Run the chosen sections and return their figures."""
     quick = arguments.quick
@@ -814,6 +863,8 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
     ):
         results["machine"] = describe_machine(disk, tmpfs)
         results["command"] = " ".join([Path(sys.executable).name, *sys.argv])
+        if tmpfs is not None:
+            run_tmpfs_sections(tmpfs, only, quick, results, checks)
         if "commit" in only:
             results["commit_disk"] = bench_commits(
                 "1 KiB durable commits on disk",
@@ -826,47 +877,8 @@ def run(arguments: argparse.Namespace) -> dict[str, object]:
                 ),
                 checks=checks,
             )
-            if tmpfs is not None:
-                settle_disk()
-                results["commit_tmpfs"] = bench_commits(
-                    "1 KiB durable commits on tmpfs",
-                    tmpfs,
-                    writers.DURABLE,
-                    rounds=9 if quick else 51,
-                    batch=100 if quick else 300,
-                    target=CommitTarget(
-                        "durable commit on tmpfs", writers.ATOMICOPEN, above_us=15
-                    ),
-                    checks=checks,
-                )
-        if "wake" in only and tmpfs is not None:
-            settle_disk()
-            with sleep_after_fsync(WAKE_SLEEP):
-                results["commit_tmpfs_wake"] = bench_commits(
-                    "1 KiB durable commits on tmpfs, sleeping"
-                    f" {WAKE_SLEEP * 1e6:.0f} us after each fsync",
-                    tmpfs,
-                    (writers.FLOOR, writers.FLOOR_GUARDED, writers.ATOMICOPEN),
-                    rounds=5 if quick else 31,
-                    batch=20 if quick else 50,
-                    target=None,
-                    checks=checks,
-                )
         if "none" in only:
-            for place, directory, batch in (("disk", disk, 50), ("tmpfs", tmpfs, 300)):
-                if directory is None:
-                    continue
-                results[f"none_{place}"] = bench_commits(
-                    f"1 KiB commits without fsync on {place}",
-                    directory,
-                    writers.UNSYNCED,
-                    rounds=9 if quick else 101,
-                    batch=batch // 3 if quick else batch,
-                    target=CommitTarget(
-                        f"none commit on {place}", writers.ATOMICOPEN_NONE, ratio=1.3
-                    ),
-                    checks=checks,
-                )
+            results["none_disk"] = bench_unsynced("disk", disk, 50, quick, checks)
         if "stream" in only:
             results["stream"] = bench_streaming(
                 disk, (64 if quick else 256) * MIB, 3 if quick else 21, checks
