@@ -243,7 +243,7 @@ def bench_commits(  # noqa: PLR0917 - one call per table, each argument named
 
 
 class HasFileno(Protocol):
-    """What os.fsync() accepts besides a descriptor."""
+    """An object with a fileno() method, which os.fsync() also accepts."""
 
     def fileno(self) -> int:
         """Return the descriptor."""

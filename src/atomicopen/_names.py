@@ -19,8 +19,8 @@ TEMP_NAME_PATTERN = re.compile(
 )
 
 # The random part comes from os.urandom(), read 1 KiB at a time and cut into
-# names ahead of use, so a name costs one next() and no system call while the
-# next names stay unpredictable: a local user who could predict them could
+# names ahead of use, so a name costs one next() and no system call. The next
+# names stay unpredictable, because a local user who could predict them could
 # create them first and make every attempt of a writer fail. next() on a list
 # iterator needs no lock: under the GIL no two threads draw the same digits,
 # and where a free-threaded build lets them, the second create fails with

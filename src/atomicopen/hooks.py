@@ -166,8 +166,8 @@ class FileSync(CommitHook):
 def sync_temp_file(fd: int, temp_path: str, path: str) -> None:
     """Fsync the temporary file ``fd`` at ``temp_path``, which will replace ``path``.
 
-    This is the work of :meth:`FileSync.before_replace`, which commits without
-    other hooks call directly instead of building a :class:`CommitContext`.
+    :meth:`FileSync.before_replace` calls it, and so does a commit that has
+    no other hooks and therefore builds no :class:`CommitContext`.
     """
     try:
         full_fsync(fd)
