@@ -430,3 +430,14 @@ def test_blocked_rotation_names_both_files(tmp_path: Path) -> None:
         atomic_write_bytes(path, b"new", backups=3)
     assert caught.value.filename == str(path)
     assert temp_files(tmp_path) == []
+
+
+def test_long_name_backup_rejected_before_replace(tmp_path: Path) -> None:
+    # "<254 bytes>.2" needs 256 bytes.
+    target = tmp_path / ("b" * 254)
+    target.write_bytes(b"old")
+    with pytest.raises(OSError, match="keep fewer backups") as raised:
+        atomic_write_bytes(target, b"new", backups=2)
+    assert raised.value.errno == errno.ENAMETOOLONG
+    assert target.read_bytes() == b"old"
+    assert temp_files(tmp_path) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
 import stat
@@ -157,3 +158,27 @@ def test_verify_missing_file_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="No such file to verify") as caught:
         verify(path)
     assert caught.value.filename == str(path)
+
+
+# Names the directory rejects
+
+
+def test_long_name_checksum_rejected_before_replace(tmp_path: Path) -> None:
+    target = tmp_path / ("a" * 255)
+    target.write_bytes(b"old")
+    with pytest.raises(OSError, match="checksum file") as raised:
+        atomic_write_bytes(target, b"new", hooks=[Checksum()])
+    assert raised.value.errno == errno.ENAMETOOLONG
+    assert raised.value.filename == str(target)
+    assert target.read_bytes() == b"old"
+    assert temp_files(tmp_path) == []
+
+
+def test_cli_long_name_checksum_exits_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / ("a" * 255)
+    target.write_bytes(b"old")
+    assert main(["write", "--checksum", str(target)], stdin=io.BytesIO(b"new")) == 1
+    assert "use a shorter file name" in capsys.readouterr().err
+    assert target.read_bytes() == b"old"

@@ -326,6 +326,17 @@ def test_lock_held_until_directory_fsync(
     assert order == sorted(order)
 
 
+def test_long_lock_name_explained(tmp_path: Path) -> None:
+    # "<251 bytes>.lock" needs 256 bytes.
+    target = tmp_path / ("c" * 251)
+    target.write_text("old")
+    with pytest.raises(OSError, match="lock file's name") as raised:
+        atomic_open(target, lock=True).open()
+    assert raised.value.errno == errno.ENAMETOOLONG
+    assert "write access" not in str(raised.value)
+    assert temp_files(tmp_path) == []
+
+
 def test_same_thread_nested_lock_rejected(counter: Path) -> None:
     with atomic_open(counter, lock=True) as file:
         file.write("{}")

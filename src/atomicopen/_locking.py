@@ -252,6 +252,14 @@ def _open_error(error: OSError, lock_path: str) -> OSError:
             " writer creates a regular lock file",
             lock_path,
         )
+    if error.errno == errno.ENAMETOOLONG:
+        return type(error)(
+            error.errno,
+            "File name too long: the directory does not allow the lock file's"
+            " name, which adds '.lock' to the target's; use a shorter file name,"
+            " or pass a lock object such as portalocker.RedisLock as lock=",
+            lock_path,
+        )
     reason = error.strerror or str(error)
     return type(error)(
         error.errno,

@@ -92,6 +92,36 @@ def create_temp(
     )
 
 
+# No file system in common use allows fewer bytes in a name (eCryptfs allows
+# 143), so names up to this length are never looked up.
+_SMALLEST_NAME_MAX = 143
+
+
+def check_name_fits(
+    directory: Directory, name: str, what: str, target_path: str, remedy: str
+) -> None:
+    """Raise ``ENAMETOOLONG`` if ``name`` is too long for ``directory``.
+
+    Commits call it before the rename for the names of the files they create
+    next to the target, so that a name the directory rejects stops the commit
+    while the target is unchanged.
+
+    :param what: what the file is, such as ``"checksum file"``.
+    :param remedy: the end of the advice, after "use a shorter file name".
+    """
+    length = len(os.fsencode(name))
+    if length <= _SMALLEST_NAME_MAX:
+        return
+    limit = _name_max(directory)
+    if length > limit:
+        raise OSError(
+            errno.ENAMETOOLONG,
+            f"File name too long: the {what} {name!r} would need {length} bytes,"
+            f" and the directory allows {limit}; use a shorter file name {remedy}",
+            target_path,
+        )
+
+
 def _name_max(directory: Directory) -> int:
     try:
         if directory.fd is not None:

@@ -35,8 +35,8 @@ import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ._backups import check_keep, make_backup
-from ._checksum import check_algorithm, write_checksum
+from ._backups import backup_name, check_keep, make_backup
+from ._checksum import check_algorithm, checksum_name, write_checksum
 from ._errors import (
     DirectorySyncUnsupportedError,
     DirectorySyncWarning,
@@ -44,6 +44,7 @@ from ._errors import (
     annotate,
 )
 from ._sync import full_fsync
+from ._tempfile import check_name_fits
 from ._validators import Validator, load_validator
 
 if TYPE_CHECKING:
@@ -333,6 +334,16 @@ class Backups(CommitHook):
         self.keep = check_keep(keep)
         self.sync = bool(sync)
 
+    def validate(self, context: CommitContext) -> None:
+        """Check that the directory allows the longest backup name."""
+        check_name_fits(
+            context.directory,
+            backup_name(context.name, self.keep),
+            "backup",
+            context.path,
+            "or keep fewer backups",
+        )
+
     def before_replace(self, context: CommitContext) -> None:
         """Rotate the backups and link the current target as ``<name>.1``."""
         try:
@@ -370,6 +381,20 @@ class Checksum(CommitHook):
     def __init__(self, algorithm: str = "sha256", *, sync: bool = True) -> None:
         self.algorithm = check_algorithm(algorithm)
         self.sync = bool(sync)
+
+    def validate(self, context: CommitContext) -> None:
+        """Check that the directory allows the checksum file's name.
+
+        The checksum file is written after the rename, when a failure can no
+        longer keep the old content, so its name is checked before.
+        """
+        check_name_fits(
+            context.directory,
+            checksum_name(context.name, self.algorithm),
+            "checksum file",
+            context.path,
+            "or write no checksum",
+        )
 
     def after_replace(self, context: CommitContext) -> None:
         """Write the checksum of the committed content."""
