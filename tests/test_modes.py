@@ -82,7 +82,11 @@ def test_non_string_mode_rejected(tmp_path: Path) -> None:
         ({"buffering": 0}, ValueError, "cannot be unbuffered"),
         ({"buffering": "big"}, TypeError, "buffering must be an int"),
         ({"replace_timeout": -1}, ValueError, "invalid replace_timeout"),
-        ({"on_dir_sync_unsupported": "ignore"}, ValueError, "'ignore'"),
+        (
+            {"on_dir_sync_unsupported": "ignore"},
+            ValueError,
+            "invalid on_dir_sync_unsupported 'ignore'",
+        ),
         ({"hooks": "fsync"}, TypeError, "hooks must be an iterable"),
         ({"hooks": [object()]}, TypeError, "invalid commit hook"),
     ],

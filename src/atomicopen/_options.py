@@ -178,10 +178,13 @@ def _check_permissions(permissions: int | None) -> None:
 def _durability_hooks(
     durability: str, on_dir_sync_unsupported: str
 ) -> tuple[CommitHook, ...]:
+    if on_dir_sync_unsupported not in {"raise", "warn"}:
+        raise ValueError(
+            f"invalid on_dir_sync_unsupported {on_dir_sync_unsupported!r}: use"
+            " 'raise' or 'warn'"
+        )
     if durability == "full":
         return (FileSync(), DirectorySync(on_dir_sync_unsupported))
-    if on_dir_sync_unsupported not in {"raise", "warn"}:
-        DirectorySync(on_dir_sync_unsupported)  # raises the ValueError
     if durability == "file":
         return (FileSync(),)
     if durability == "none":
