@@ -368,6 +368,21 @@ def test_callable_validator_error_chained(target: Path) -> None:
     assert isinstance(caught.value.__cause__, ValueError)
 
 
+def test_callable_validator_error_message(target: Path) -> None:
+    def no_tabs(path: str) -> None:
+        raise ValueError("tabs are not allowed")
+
+    with (
+        pytest.raises(ValidationError) as caught,
+        atomic_open(target, "wb", validate=no_tabs) as file,
+    ):
+        file.write(b"a\tb")
+    message = str(caught.value)
+    assert "rejected the new content" in message
+    assert "with ValueError: tabs are not allowed" in message
+    assert "invalid validator" not in message
+
+
 def test_callable_validator_gets_temp_path(target: Path) -> None:
     seen: list[str] = []
     with atomic_open(target, "wb", validate=seen.append) as file:

@@ -275,10 +275,19 @@ class Validate(CommitHook):
         except ValidationError:
             raise
         except Exception as error:
+            if callable(self.validator):
+                # A validator of the caller's rejects content by raising.
+                reason = (
+                    f"{self._description} rejected the new content of {path!r}"
+                    f" with {type(error).__name__}: {error}"
+                )
+            else:
+                reason = (
+                    f"invalid {self._description} in the new content of {path!r}:"
+                    f" {error}"
+                )
             raise ValidationError(
-                f"invalid {self._description} in the new content of {path!r}:"
-                f" {error}; the target was left unchanged",
-                path,
+                f"{reason}; the target was left unchanged", path
             ) from error
         if result is False:
             raise ValidationError(
