@@ -364,6 +364,17 @@ def test_cli_restore_bad_index_exit_2(history: Path, index: str) -> None:
     assert history.read_bytes() == version(3)
 
 
+@pytest.mark.parametrize("index", ["0", "-1", "one"])
+def test_cli_restore_bad_index_message(
+    history: Path, index: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["restore", str(history), "--index", index])
+    assert f"invalid backup index '{index}': use 1 for the newest" in (
+        capsys.readouterr().err
+    )
+
+
 HOLD_LOCK = """
 import sys, time
 from atomicopen import update_text

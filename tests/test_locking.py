@@ -683,6 +683,17 @@ def test_cli_increment_non_number_left(counter: Path) -> None:
     assert counter.read_text() == '{"hits": "many"}'
 
 
+def test_cli_increment_overflow_left(
+    counter: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    counter.write_text('{"hits": 1e308}')
+    assert main(["update-json", str(counter), "hits", "--increment", "1e308"]) == 1
+    error = capsys.readouterr().err
+    assert "overflows to inf" in error
+    assert "'hits'" in error
+    assert counter.read_text() == '{"hits": 1e308}'
+
+
 def test_cli_invalid_increment_is_usage_error(counter: Path) -> None:
     with pytest.raises(SystemExit) as caught:
         main(["update-json", str(counter), "hits", "--increment", "lots"])

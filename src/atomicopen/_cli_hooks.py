@@ -136,7 +136,10 @@ def _run_verify(arguments: argparse.Namespace, stdin: object) -> int:
 
 
 def _backup_index(text: str) -> int:
-    value = _backup_count(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(
             f"invalid backup index {text!r}: use 1 for the newest backup, 2 for the"

@@ -128,4 +128,10 @@ def _increment(value: object, increment: int | float, path: str, key: str) -> ob
             f"the value of {key!r} in {path!r} is {json.dumps(value)}, not a"
             " number, so it cannot be incremented; the file was left unchanged"
         )
-    return value + increment
+    result = value + increment
+    if isinstance(result, float) and not math.isfinite(result):
+        raise ValueError(
+            f"{value!r} + {increment!r} overflows to {result!r}, which JSON cannot"
+            f" store, so {key!r} in {path!r} was left unchanged"
+        )
+    return result
