@@ -127,6 +127,7 @@ def test_disk_full_on_tmpfs(mount_tmpfs: MountTmpfs) -> None:
         atomic_write_bytes(target, b"x" * (2 << 20))
     assert raised.value.errno == errno.ENOSPC
     assert raised.value.filename == str(target)
+    assert "the target was left unchanged" in str(raised.value)
     assert target.read_bytes() == b"old"
     assert temp_files(mount.path) == []
     assert open_fds() == before

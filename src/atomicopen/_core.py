@@ -274,8 +274,10 @@ class AtomicFile:
             and self._directory is not None
         ):
             # A write through the file object failed, and the file object only
-            # has a descriptor: name the file that was left unchanged.
+            # has a descriptor: name the file that was left unchanged, as the
+            # errors that commit() raises do.
             exc_value.filename = self._target_path
+            exc_value.strerror = f"{exc_value.strerror}; the target was left unchanged"
 
     def __del__(self) -> None:
         if self._state == "open":
