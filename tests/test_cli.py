@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import pty
 import signal
 import stat
 import subprocess
@@ -158,6 +159,9 @@ def test_interrupt_leaves_target(tmp_path: Path) -> None:
     target.write_text("old")
 
     class Interrupting:
+        def isatty(self) -> bool:
+            return False
+
         def read(self, size: int) -> bytes:
             raise KeyboardInterrupt
 
@@ -224,3 +228,33 @@ def test_interrupt_after_rename_says_replaced(
     message = capsys.readouterr().err
     assert f"after {target} was replaced" in message
     assert "unchanged" not in message
+
+
+def test_terminal_input_prompts(tmp_path: Path) -> None:
+    target = tmp_path / "typed.txt"
+    target.write_text("old\n")
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "atomicopen", "write", str(target)],
+            stdin=terminal,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        # The terminal's line discipline ends the input at a Ctrl-D that
+        # starts a line.
+        os.write(controller, b"typed\n\x04")
+        _, error = process.communicate(timeout=60)
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert process.returncode == 0
+    assert "from the terminal; end it with Ctrl-D" in error
+    assert target.read_text() == "typed\n"
+
+
+def test_piped_input_no_prompt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["write", str(tmp_path / "piped.txt")], stdin=io.BytesIO(b"x")) == 0
+    assert capsys.readouterr().err == ""

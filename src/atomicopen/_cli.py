@@ -94,9 +94,23 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
         lock_timeout=arguments.lock_timeout,
         **write_hook_options(arguments),
     )
+    interactive = stdin.isatty()
+    if interactive:
+        # Without a pipe the command would wait without a word, and an early
+        # Ctrl-D would commit empty content.
+        print(
+            f"atomicopen: reading the new content of {arguments.path} from the"
+            " terminal; end it with Ctrl-D on a line of its own, or cancel with"
+            " Ctrl-C",
+            file=sys.stderr,
+        )
     with arguments.atomic_file as file:
         while chunk := stdin.read(_CHUNK):
             file.write(chunk)
+            # A terminal lets the next read() wait for more after a Ctrl-D,
+            # where buffered standard input returned less than asked.
+            if interactive and len(chunk) < _CHUNK:
+                break
     return 0
 
 
