@@ -258,3 +258,13 @@ def test_piped_input_no_prompt(
 ) -> None:
     assert main(["write", str(tmp_path / "piped.txt")], stdin=io.BytesIO(b"x")) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_validate_json_rejects_empty_input(tmp_path: Path) -> None:
+    # What a failed jq at the head of the pipeline leaves on standard input.
+    target = tmp_path / "config.json"
+    target.write_text('{"debug": false}\n')
+    status = main(["write", "--validate", "json", str(target)], stdin=io.BytesIO())
+    assert status == 1
+    assert target.read_text() == '{"debug": false}\n'
+    assert temp_files(tmp_path) == []
