@@ -70,7 +70,8 @@ class AtomicFile:
     :param mode: ``"w"`` (replace), ``"x"`` (create, and fail if the file
         exists), ``"a"`` (append to a copy of the current content) or ``"r+"``
         (edit a copy of it), each with optional ``"b"`` and ``"+"``.
-    :param buffering: as for :func:`open`.
+    :param buffering: as for :func:`open`. With ``0``, ``write()`` may write
+        less than it is given and return the count, as for :func:`open`.
     :param encoding: as for :func:`open`, in text modes only.
     :param errors: as for :func:`open`, in text modes only.
     :param newline: as for :func:`open`, in text modes only.
