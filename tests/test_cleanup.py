@@ -368,6 +368,32 @@ def test_cli_default_age_keeps_recent(
     assert temp.exists()
 
 
+def test_cli_reports_kept_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_temp(tmp_path, "a")
+    make_temp(tmp_path, "b")
+    assert main(["clean", str(tmp_path)]) == 0
+    error = capsys.readouterr().err
+    assert "kept 2 temporary file(s) that changed in the last 3600 seconds" in error
+    assert "--older-than 0" in error
+
+
+def test_cli_nothing_kept_is_quiet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    make_temp(tmp_path)
+    assert main(["clean", "--older-than", "0", str(tmp_path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_kept_lists_recent_files(tmp_path: Path) -> None:
+    temp = make_temp(tmp_path)
+    result = _cleanup.clean_directory(tmp_path, older_than=3600, dry_run=False)
+    assert result.kept == [str(temp)]
+    assert result.removed == []
+
+
 def test_cli_missing_directory(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

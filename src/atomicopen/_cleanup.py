@@ -52,10 +52,13 @@ class CleanupResult:
     :ivar removed: paths of the stale temporary files removed, or that would
         be removed with ``dry_run``, sorted.
     :ivar failed: the errors that kept stale temporary files in place.
+    :ivar kept: paths with temporary names that were left alone: too recent,
+        held by a live writer, or not regular files.
     """
 
     removed: list[str] = field(default_factory=list)
     failed: list[OSError] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
 
 
 def remove_stale_temp_files(
@@ -124,6 +127,8 @@ def clean_directory(
                 continue
             if stale:
                 result.removed.append(os.path.join(path, name))
+            else:
+                result.kept.append(os.path.join(path, name))
     finally:
         os.close(dir_fd)
     return result

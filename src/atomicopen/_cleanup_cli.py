@@ -64,4 +64,11 @@ def _run_clean(arguments: argparse.Namespace, stdin: object) -> int:
         print(path)
     for error in result.failed:
         print(f"atomicopen: error: {error.filename}: {error.strerror}", file=sys.stderr)
+    if result.kept:
+        print(
+            f"atomicopen: kept {len(result.kept)} temporary file(s) that changed"
+            f" in the last {arguments.older_than:g} seconds or that a live writer"
+            " holds; --older-than 0 also removes recent ones that no writer holds",
+            file=sys.stderr,
+        )
     return EXIT_FAILURE if result.failed else 0
