@@ -268,3 +268,16 @@ def test_validate_json_rejects_empty_input(tmp_path: Path) -> None:
     assert status == 1
     assert target.read_text() == '{"debug": false}\n'
     assert temp_files(tmp_path) == []
+
+
+def test_validation_error_names_file_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = tmp_path / "c.json"
+    target.write_text("{}\n")
+    assert (
+        main(["write", "--validate", "json", str(target)], stdin=io.BytesIO(b"{")) == 1
+    )
+    error = capsys.readouterr().err
+    assert error.startswith("atomicopen: error: invalid JSON in the new content of")
+    assert error.count(str(target)) == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -215,5 +216,9 @@ def _catch_termination() -> dict[int, Any]:
 def _describe(error: BaseException) -> str:
     """Format the error as one line naming the path and the cause."""
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
-        return f"{error.filename}: {error.strerror}"
+        name = os.fsdecode(error.filename)
+        if repr(name) in error.strerror:
+            # The message names the file already, as a validation error does.
+            return error.strerror
+        return f"{name}: {error.strerror}"
     return str(error)
