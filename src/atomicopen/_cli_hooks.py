@@ -98,7 +98,7 @@ def add_verify_command(commands: _SubParsers) -> None:
     """Register ``atomicopen verify PATH``."""
     parser = commands.add_parser(
         "verify",
-        help="check PATH against its checksum file PATH.sha256",
+        help="check PATH against its checksum file, PATH.sha256 by default",
         description=(
             "Check PATH against the checksum that 'write --checksum' recorded."
             " Exit status 0 if it matches, 1 if it does not or on an error."
