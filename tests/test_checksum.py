@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import io
+import os
 import stat
 import subprocess
 from pathlib import Path
@@ -117,6 +118,37 @@ def test_escaped_name_accepted_by_sha256sum(tmp_path: Path) -> None:
     atomic_write_bytes(path, b"x", hooks=[Checksum()])
     result = subprocess.run([tool, "-c", "odd\\name.sha256"], cwd=tmp_path, check=False)
     assert result.returncode == 0
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["new\nline", "back\\slash", "caf\u00e9", os.fsdecode(b"x\xff\xfey")],
+    ids=["newline", "backslash", "utf-8", "not-utf-8"],
+)
+def test_odd_name_checksum_verifies(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    atomic_write_bytes(path, b"x", hooks=[Checksum()])
+    assert verify(path)
+
+
+def test_not_utf8_name_accepted_by_sha256sum(tmp_path: Path) -> None:
+    tool = require_tool("sha256sum")
+    name = b"x\xff\xfey"
+    atomic_write_bytes(
+        os.path.join(os.fsencode(tmp_path), name), b"x", hooks=[Checksum()]
+    )
+    result = subprocess.run([tool, "-c", name + b".sha256"], cwd=tmp_path, check=False)
+    assert result.returncode == 0
+
+
+def test_checksum_of_other_file_rejected(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    atomic_write_bytes(other, b"same", hooks=[Checksum()])
+    path = tmp_path / "v"
+    path.write_bytes(b"same")
+    (tmp_path / "v.sha256").write_bytes((tmp_path / "other.sha256").read_bytes())
+    with pytest.raises(AtomicOpenError, match="records 'other', not 'v'"):
+        verify(path)
 
 
 def test_restore_updates_checksum(tmp_path: Path) -> None:

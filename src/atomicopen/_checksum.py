@@ -82,14 +82,21 @@ def format_line(digest: str, name: str) -> str:
     return f"{prefix}{digest}  {escaped}\n"
 
 
-def parse_line(text: str, checksum_path: str) -> str:
-    """Return the digest that the first line of a checksum file records.
+def parse_line(text: str, checksum_path: str) -> tuple[str, str]:
+    """Return the digest and the file name that a checksum file's first line records.
 
     :raises AtomicOpenError: with ``EINVAL`` for a malformed line.
     """
-    line = text.split("\n", 1)[0].removeprefix("\\")
-    digest, separator, _ = line.partition(" ")
-    valid = separator and digest and all(c in "0123456789abcdef" for c in digest)
+    line = text.split("\n", 1)[0]
+    escaped = line.startswith("\\")
+    line = line.removeprefix("\\")
+    digest, separator, rest = line.partition(" ")
+    valid = (
+        separator
+        and digest
+        and all(c in "0123456789abcdef" for c in digest)
+        and rest[:1] in {" ", "*"}
+    )
     if not valid:
         raise AtomicOpenError(
             errno.EINVAL,
@@ -98,7 +105,24 @@ def parse_line(text: str, checksum_path: str) -> str:
             " 'atomicopen write --checksum'",
             checksum_path,
         )
-    return digest
+    name = rest[1:]
+    if escaped:
+        name = _unescape(name)
+    return digest, name
+
+
+def _unescape(name: str) -> str:
+    """Undo the escapes of ``format_line()``: backslash, newline and return."""
+    replacements = {"\\": "\\", "n": "\n", "r": "\r"}
+    parts = []
+    characters = iter(name)
+    for character in characters:
+        if character == "\\":
+            following = next(characters, "")
+            parts.append(replacements.get(following, "\\" + following))
+        else:
+            parts.append(character)
+    return "".join(parts)
 
 
 def write_checksum(
@@ -110,7 +134,9 @@ def write_checksum(
     never readable by more users than the file it describes.
     """
     target = checksum_name(name, algorithm)
-    line = format_line(digest_of(fd, algorithm), name).encode()
+    # fsencode() gives back the bytes of a name that is not valid UTF-8, as
+    # sha256sum writes them.
+    line = os.fsencode(format_line(digest_of(fd, algorithm), name))
     mode = stat.S_IMODE(os.fstat(fd).st_mode) & 0o666
     temp_fd, temp_name = create_temp(directory, target, mode, directory.join(target))
     try:
@@ -170,8 +196,8 @@ def verify(path: str | os.PathLike[str], algorithm: str = DEFAULT_ALGORITHM) -> 
         raise FileNotFoundError(errno.ENOENT, "No such file to verify", file_path)
     checksum_path = os.path.join(directory_path, checksum_name(name, algorithm))
     try:
-        with open(checksum_path, encoding="utf-8", errors="replace") as file:
-            text = file.read()
+        with open(checksum_path, "rb") as file:
+            text = os.fsdecode(file.read())
     except FileNotFoundError as error:
         raise FileNotFoundError(
             errno.ENOENT,
@@ -179,7 +205,15 @@ def verify(path: str | os.PathLike[str], algorithm: str = DEFAULT_ALGORITHM) -> 
             " atomicopen.hooks.Checksum() or 'atomicopen write --checksum'",
             checksum_path,
         ) from error
-    expected = parse_line(text, checksum_path)
+    expected, recorded_name = parse_line(text, checksum_path)
+    if recorded_name != name:
+        raise AtomicOpenError(
+            errno.EINVAL,
+            f"the checksum file records {recorded_name!r}, not {name!r}, so it"
+            f" belongs to another file; write it again with 'atomicopen write"
+            " --checksum'",
+            checksum_path,
+        )
     fd = os.open(os.path.join(directory_path, name), _READ_FLAGS)
     try:
         actual = digest_of(fd, algorithm)
