@@ -281,3 +281,32 @@ def test_validation_error_names_file_once(
     error = capsys.readouterr().err
     assert error.startswith("atomicopen: error: invalid JSON in the new content of")
     assert error.count(str(target)) == 1
+
+
+def _run_with_stdin_closed(*arguments: str) -> subprocess.CompletedProcess[str]:
+    # The shell closes descriptor 0 before it starts Python, which then sets
+    # sys.stdin to None.
+    script = 'exec "$0" -m atomicopen "$@" <&-'
+    return subprocess.run(
+        ["sh", "-c", script, sys.executable, *arguments],
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_closed_stdin_write_refused(tmp_path: Path) -> None:
+    target = tmp_path / "h"
+    target.write_text("old")
+    result = _run_with_stdin_closed("write", str(target))
+    assert result.returncode == 1
+    assert "standard input is closed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert target.read_text() == "old"
+
+
+def test_closed_stdin_other_commands_run(tmp_path: Path) -> None:
+    result = _run_with_stdin_closed("clean", str(tmp_path))
+    assert result.returncode == 0
+    assert result.stderr == ""

@@ -689,9 +689,29 @@ def test_cli_increment_overflow_left(
     counter.write_text('{"hits": 1e308}')
     assert main(["update-json", str(counter), "hits", "--increment", "1e308"]) == 1
     error = capsys.readouterr().err
-    assert "overflows to inf" in error
+    assert "overflows a float" in error
     assert "'hits'" in error
     assert counter.read_text() == '{"hits": 1e308}'
+
+
+def test_cli_increment_big_integer_by_decimal(
+    counter: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content = '{"hits": 1' + "0" * 400 + "}"
+    counter.write_text(content)
+    assert main(["update-json", str(counter), "hits", "--increment", "0.5"]) == 1
+    assert "overflows a float" in capsys.readouterr().err
+    assert counter.read_text() == content
+
+
+def test_cli_increment_infinite_value(
+    counter: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # json reads 1e400 as inf.
+    counter.write_text('{"hits": 1e400}')
+    assert main(["update-json", str(counter), "hits", "--increment", "1"]) == 1
+    assert "out of the range of a float" in capsys.readouterr().err
+    assert counter.read_text() == '{"hits": 1e400}'
 
 
 def test_cli_invalid_increment_is_usage_error(counter: Path) -> None:

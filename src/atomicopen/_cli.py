@@ -55,7 +55,10 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
             "Read standard input to its end, then replace PATH with it atomically:"
             " a crash-safe sponge. On any failure PATH is left unchanged."
         ),
-        epilog="example: jq '.debug = true' config.json | atomicopen write config.json",
+        epilog=(
+            "example: jq '.debug = true' config.json | atomicopen write"
+            " --validate json config.json"
+        ),
     )
     parser.add_argument("path", metavar="PATH", help="the file to replace or create")
     parser.add_argument(
@@ -83,7 +86,13 @@ def _add_write_command(commands: argparse._SubParsersAction) -> None:  # type: i
     parser.set_defaults(run=_run_write)
 
 
-def _run_write(arguments: argparse.Namespace, stdin: BinaryIO) -> int:
+def _run_write(arguments: argparse.Namespace, stdin: BinaryIO | None) -> int:
+    if stdin is None:
+        # Reading nothing would commit an empty file.
+        raise ValueError(
+            f"standard input is closed, so there is no new content for"
+            f" {arguments.path}; pipe it in, or redirect it from a file"
+        )
     # main() reads it to tell whether an interrupt came before the commit.
     arguments.atomic_file = atomic_open(
         arguments.path,
@@ -166,7 +175,7 @@ def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> in
     package_logger.addHandler(handler)
     previous_handlers = _catch_termination()
     try:
-        status: int = arguments.run(arguments, stdin or sys.stdin.buffer)
+        status: int = arguments.run(arguments, stdin or _standard_input())
     except KeyboardInterrupt:
         print(f"atomicopen: interrupted{_outcome(arguments)}", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -182,6 +191,12 @@ def main(argv: Sequence[str] | None = None, stdin: BinaryIO | None = None) -> in
             signal.signal(signal_number, previous)
         package_logger.removeHandler(handler)
     return status
+
+
+def _standard_input() -> BinaryIO | None:
+    """Return the binary standard input, or ``None`` if it is closed."""
+    # Started with standard input closed, as by "<&-", Python sets it to None.
+    return None if sys.stdin is None else sys.stdin.buffer
 
 
 def _outcome(arguments: argparse.Namespace) -> str:

@@ -128,10 +128,19 @@ def _increment(value: object, increment: int | float, path: str, key: str) -> ob
             f"the value of {key!r} in {path!r} is {json.dumps(value)}, not a"
             " number, so it cannot be incremented; the file was left unchanged"
         )
-    result = value + increment
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(
+            f"the value of {key!r} in {path!r} is out of the range of a float, so"
+            " it cannot be incremented; the file was left unchanged"
+        )
+    try:
+        result = value + increment
+    except OverflowError:
+        # An integer too large for a float, plus a decimal increment.
+        result = math.inf
     if isinstance(result, float) and not math.isfinite(result):
         raise ValueError(
-            f"{value!r} + {increment!r} overflows to {result!r}, which JSON cannot"
-            f" store, so {key!r} in {path!r} was left unchanged"
+            f"adding {increment!r} to {key!r} in {path!r} overflows a float, which"
+            " JSON cannot store; the file was left unchanged"
         )
     return result
