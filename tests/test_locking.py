@@ -620,6 +620,29 @@ def test_update_json_keeps_mode(counter: Path) -> None:
     assert counter.stat().st_mode & 0o777 == 0o640
 
 
+@pytest.mark.parametrize(
+    "option",
+    [{"encoding": "utf-16"}, {"newline": "\r\n"}, {"mode": "wb"}],
+    ids=["encoding", "newline", "mode"],
+)
+def test_update_json_rejects_text_options(
+    counter: Path, option: dict[str, str]
+) -> None:
+    name = next(iter(option))
+    with (
+        pytest.raises(TypeError, match=f"update_json\\(\\) takes no {name} option"),
+        update_json(counter, **option),
+    ):
+        pass
+    assert not counter.exists()
+
+
+def test_update_text_rejects_mode(counter: Path) -> None:
+    with pytest.raises(TypeError, match="takes no mode option"):
+        update_text(counter, lambda old: "x", mode="wb")
+    assert not counter.exists()
+
+
 def test_update_text_returns_new_text(counter: Path) -> None:
     assert update_text(counter, lambda old: "new") == "new"
 

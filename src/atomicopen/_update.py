@@ -57,6 +57,12 @@ def update_json(
         with update_json("counters.json") as counters:
             counters["runs"] = counters.get("runs", 0) + 1
     """
+    _reject_options(
+        "update_json",
+        options,
+        ("mode", "encoding", "newline"),
+        "it reads and writes UTF-8 JSON, which RFC 8259 requires, in text mode",
+    )
     atomic, stream, content = _open_for_update(path, "", lock, "utf-8", options)
     try:
         document = default() if content is None else _decode(content, atomic)
@@ -97,6 +103,9 @@ def update_text(
 
         update_text("hosts.allow", lambda old: (old or "") + "ALL: 10.0.0.0/8\\n")
     """
+    _reject_options(
+        "update_text", options, ("mode",), "it reads and writes text, in mode 'w'"
+    )
     encoding = options.pop("encoding", None) or "utf-8"
     newline = options.pop("newline", "")
     atomic, stream, content = _open_for_update(path, newline, lock, encoding, options)
@@ -117,6 +126,17 @@ def update_text(
         raise
     atomic.commit()
     return new_text
+
+
+def _reject_options(
+    function: str, options: dict[str, Any], names: tuple[str, ...], reason: str
+) -> None:
+    given = [name for name in names if name in options]
+    if given:
+        raise TypeError(
+            f"{function}() takes no {' or '.join(given)} option: {reason};"
+            f" drop {', '.join(f'{name}=' for name in given)}"
+        )
 
 
 def _open_for_update(
