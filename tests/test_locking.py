@@ -626,7 +626,7 @@ def test_update_json_keeps_mode(counter: Path) -> None:
     ids=["encoding", "newline", "mode"],
 )
 def test_update_json_rejects_text_options(
-    counter: Path, option: dict[str, str]
+    counter: Path, option: dict[str, Any]
 ) -> None:
     name = next(iter(option))
     with (
