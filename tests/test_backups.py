@@ -444,11 +444,20 @@ def test_blocked_rotation_names_both_files(tmp_path: Path) -> None:
 
 
 def test_long_name_backup_rejected_before_replace(tmp_path: Path) -> None:
-    # "<254 bytes>.2" needs 256 bytes.
+    # "<254 bytes>.1" needs 256 bytes.
     target = tmp_path / ("b" * 254)
     target.write_bytes(b"old")
-    with pytest.raises(OSError, match="keep fewer backups") as raised:
+    with pytest.raises(OSError, match="keep no backups") as raised:
         atomic_write_bytes(target, b"new", backups=2)
     assert raised.value.errno == errno.ENAMETOOLONG
     assert target.read_bytes() == b"old"
     assert temp_files(tmp_path) == []
+
+
+def test_long_name_fewer_backups_advised(tmp_path: Path) -> None:
+    # "<253 bytes>.1" fits in 255 bytes, and "<253 bytes>.10" does not.
+    target = tmp_path / ("b" * 253)
+    target.write_bytes(b"old")
+    with pytest.raises(OSError, match="keep fewer backups"):
+        atomic_write_bytes(target, b"new", backups=10)
+    assert target.read_bytes() == b"old"

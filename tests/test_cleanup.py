@@ -18,7 +18,7 @@ import pytest
 from pytest_mock import MockerFixture
 
 import atomicopen
-from atomicopen import _cleanup, remove_stale_temp_files
+from atomicopen import AtomicFile, _cleanup, remove_stale_temp_files
 from atomicopen._cli import main
 from atomicopen._names import make_temp_name
 from tests._crash_support import start_holding_writer
@@ -417,3 +417,17 @@ def test_cli_invalid_older_than(
         main(["clean", f"--older-than={value}", str(tmp_path)])
     assert caught.value.code == 2
     assert "invalid number of seconds" in capsys.readouterr().err
+
+
+def test_cli_kept_at_age_zero_names_writer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    atomic = AtomicFile(tmp_path / "live.txt")
+    atomic.open()
+    try:
+        assert main(["clean", "--older-than", "0", str(tmp_path)]) == 0
+    finally:
+        atomic.discard()
+    error = capsys.readouterr().err
+    assert "kept 1 temporary file(s) that a live writer holds" in error
+    assert "--older-than 0" not in error

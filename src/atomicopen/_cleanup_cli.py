@@ -56,6 +56,16 @@ def add_clean_command(commands: argparse._SubParsersAction) -> None:  # type: ig
     parser.set_defaults(run=_run_clean)
 
 
+def _kept_reason(count: int, arguments: argparse.Namespace) -> str:
+    if arguments.older_than == 0:
+        return f"kept {count} temporary file(s) that a live writer holds"
+    return (
+        f"kept {count} temporary file(s) that changed in the last"
+        f" {arguments.older_than:g} seconds or that a live writer holds;"
+        " --older-than 0 also removes recent ones that no writer holds"
+    )
+
+
 def _run_clean(arguments: argparse.Namespace, stdin: object) -> int:
     result = clean_directory(
         arguments.directory, older_than=arguments.older_than, dry_run=arguments.dry_run
@@ -66,9 +76,6 @@ def _run_clean(arguments: argparse.Namespace, stdin: object) -> int:
         print(f"atomicopen: error: {error.filename}: {error.strerror}", file=sys.stderr)
     if result.kept:
         print(
-            f"atomicopen: kept {len(result.kept)} temporary file(s) that changed"
-            f" in the last {arguments.older_than:g} seconds or that a live writer"
-            " holds; --older-than 0 also removes recent ones that no writer holds",
-            file=sys.stderr,
+            f"atomicopen: {_kept_reason(len(result.kept), arguments)}", file=sys.stderr
         )
     return EXIT_FAILURE if result.failed else 0

@@ -257,7 +257,8 @@ def _open_error(error: OSError, lock_path: str) -> OSError:
             error.errno,
             "File name too long: the directory does not allow the lock file's"
             " name, which adds '.lock' to the target's; use a shorter file name,"
-            " or pass a lock object such as portalocker.RedisLock as lock=",
+            " or, from Python, pass a lock object such as portalocker.RedisLock"
+            " as lock=",
             lock_path,
         )
     reason = error.strerror or str(error)

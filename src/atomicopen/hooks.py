@@ -344,7 +344,16 @@ class Backups(CommitHook):
         self.sync = bool(sync)
 
     def validate(self, context: CommitContext) -> None:
-        """Check that the directory allows the longest backup name."""
+        """Check that the directory allows the names of the backups."""
+        # The newest backup has the shortest name: if it does not fit, no
+        # number of backups does.
+        check_name_fits(
+            context.directory,
+            backup_name(context.name, 1),
+            "backup",
+            context.path,
+            "or keep no backups",
+        )
         check_name_fits(
             context.directory,
             backup_name(context.name, self.keep),
