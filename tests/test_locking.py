@@ -544,6 +544,31 @@ def test_update_json_non_finite_discards(counter: Path) -> None:
     assert temp_files(counter.parent) == []
 
 
+def test_update_json_skips_byte_order_mark(counter: Path) -> None:
+    counter.write_bytes(b'\xef\xbb\xbf{"n": 1}')
+    with update_json(counter) as document:
+        document["n"] += 1
+    assert json.loads(counter.read_bytes()) == {"n": 2}
+    assert not counter.read_bytes().startswith(b"\xef\xbb\xbf")
+
+
+def test_update_json_unencodable_names_file(counter: Path) -> None:
+    counter.write_text('{"a": 1}')
+    with pytest.raises(TypeError, match="cannot be written as JSON") as raised:
+        with update_json(counter) as document:
+            document["a"] = object()
+    assert repr(str(counter)) in str(raised.value)
+    assert counter.read_text() == '{"a": 1}'
+
+
+def test_update_json_huge_integer_names_file(counter: Path) -> None:
+    # More digits than Python converts by default (4300).
+    counter.write_text('{"a": 1' + "0" * 5000 + "}")
+    with pytest.raises(InvalidJSONError) as raised, update_json(counter):
+        pass
+    assert str(counter) in str(raised.value)
+
+
 def test_update_json_leaves_no_temp(counter: Path) -> None:
     with pytest.raises(KeyError), update_json(counter):
         raise KeyError("b")

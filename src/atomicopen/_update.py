@@ -69,10 +69,17 @@ def update_json(
         yield document
         # allow_nan=False: NaN and Infinity are not JSON, so they raise
         # ValueError here and the file keeps its old content.
-        new_text = (
-            json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
-            + "\n"
-        )
+        try:
+            new_text = (
+                json.dumps(document, indent=indent, ensure_ascii=False, allow_nan=False)
+                + "\n"
+            )
+        except (TypeError, ValueError) as error:
+            kind = TypeError if isinstance(error, TypeError) else ValueError
+            raise kind(
+                f"{error}; the new content of {os.fsdecode(atomic.path)!r} cannot be"
+                " written as JSON, so the file was left unchanged"
+            ) from error
         stream.write(new_text)
     except BaseException:
         atomic.discard()
@@ -201,6 +208,10 @@ def _read_text(
 def _decode(content: bytes, atomic: AtomicFile) -> Any:
     errors = atomic._options.errors or "strict"
     try:
-        return json.loads(content.decode("utf-8", errors))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        # utf-8-sig skips a byte order mark, which RFC 8259 lets parsers
+        # ignore and which the "json" validator accepts too.
+        return json.loads(content.decode("utf-8-sig", errors))
+    except ValueError as error:
+        # Invalid UTF-8, invalid JSON, or an integer longer than Python
+        # converts (sys.get_int_max_str_digits()): all are ValueErrors.
         raise InvalidJSONError(os.fsdecode(atomic.path), str(error)) from error
