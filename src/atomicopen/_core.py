@@ -152,51 +152,6 @@ class AtomicFile:
         backups: int = 0,
         validate: str | Validator | None = None,
     ) -> None:
-        self._setup(
-            file,
-            mode,
-            buffering,
-            encoding,
-            errors,
-            newline,
-            durability,
-            permissions,
-            follow_symlinks,
-            allow_hard_links,
-            on_dir_sync_unsupported,
-            replace_timeout,
-            hooks,
-            lock,
-            lock_timeout,
-            backups,
-            validate,
-        )
-
-    def _setup(  # noqa: PLR0917 - the arguments of __init__(), by position
-        self,
-        file: PathLike,
-        mode: str,
-        buffering: int,
-        encoding: str | None,
-        errors: str | None,
-        newline: str | None,
-        durability: str,
-        permissions: int | None,
-        follow_symlinks: bool,
-        allow_hard_links: bool,
-        on_dir_sync_unsupported: str,
-        replace_timeout: float,
-        hooks: Iterable[CommitHook],
-        lock: bool | Lockable | None,
-        lock_timeout: float | None,
-        backups: int,
-        validate: str | Validator | None,
-    ) -> None:
-        """Do the work of __init__(), with every argument by position.
-
-        atomic_open() calls it directly: keyword arguments cost a dictionary
-        or a name lookup each, at every call.
-        """
         self._given_path = os.fspath(file)
         given = self._given_path
         self._path = given if isinstance(given, str) else os.fsdecode(given)
