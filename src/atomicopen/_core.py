@@ -367,14 +367,22 @@ class AtomicFile:
             self._privileged_mode = final_mode
         return fd
 
-    def _copy_existing(self) -> None:
+    def _open_target(self) -> int:
+        """Open the target for reading, by its name in the directory.
+
+        With ``follow_symlinks`` the name is the end of the link chain, and
+        ``O_NOFOLLOW`` makes sure it is still no link.
+        """
         assert self._directory is not None
-        assert self._fd is not None
         flags = _READ_FLAGS
         if self._options.follow_symlinks:
             flags |= getattr(os, "O_NOFOLLOW", 0)
+        return self._directory.open(self._name, flags, 0)
+
+    def _copy_existing(self) -> None:
+        assert self._fd is not None
         try:
-            source_fd = self._directory.open(self._name, flags, 0)
+            source_fd = self._open_target()
             try:
                 copy_content(source_fd, self._fd)
             finally:
@@ -395,24 +403,18 @@ class AtomicFile:
         read the content this way and write the new content from scratch,
         instead of copying it into the temporary file as mode ``"r+"`` does.
         """
-        assert self._directory is not None
-        flags = _READ_FLAGS
-        if self._options.follow_symlinks:
-            flags |= getattr(os, "O_NOFOLLOW", 0)
+        chunks = []
         try:
-            fd = self._directory.open(self._name, flags, 0)
+            fd = self._open_target()
+            try:
+                while chunk := os.read(fd, _READ_CHUNK):
+                    chunks.append(chunk)
+            finally:
+                os.close(fd)
         except FileNotFoundError:
             return None
         except OSError as error:
             raise self._unchanged_error(error, "reading the current content") from error
-        try:
-            chunks = []
-            while chunk := os.read(fd, _READ_CHUNK):
-                chunks.append(chunk)
-        except OSError as error:
-            raise self._unchanged_error(error, "reading the current content") from error
-        finally:
-            os.close(fd)
         return b"".join(chunks)
 
     # Ending
