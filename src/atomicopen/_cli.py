@@ -106,8 +106,8 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO | None) -> int:
     )
     interactive = stdin.isatty()
     if interactive:
-        # Without a pipe the command would wait without a word, and an early
-        # Ctrl-D would commit empty content.
+        # Without this line the command would wait in silence. An early Ctrl-D
+        # commits empty content, so the line also names Ctrl-C.
         print(
             f"atomicopen: reading the new content of {arguments.path} from the"
             " terminal; end it with Ctrl-D on a line of its own, or cancel with"
@@ -117,8 +117,9 @@ def _run_write(arguments: argparse.Namespace, stdin: BinaryIO | None) -> int:
     with arguments.atomic_file as file:
         while chunk := stdin.read(_CHUNK):
             file.write(chunk)
-            # A terminal lets the next read() wait for more after a Ctrl-D,
-            # where buffered standard input returned less than asked.
+            # Buffered standard input returns less than requested only at the
+            # end of the input. A terminal ends it at each Ctrl-D, and the next
+            # read() would wait for more, so the loop stops here.
             if interactive and len(chunk) < _CHUNK:
                 break
     return 0

@@ -94,7 +94,7 @@ def create_temp(
 
 # No file system in common use allows fewer bytes in a name (eCryptfs allows
 # 143), so names up to this length are never looked up.
-_SMALLEST_NAME_MAX = 143
+_MIN_NAME_MAX = 143
 
 
 def check_name_fits(
@@ -110,7 +110,7 @@ def check_name_fits(
     :param remedy: the end of the advice, after "use a shorter file name".
     """
     length = len(os.fsencode(name))
-    if length <= _SMALLEST_NAME_MAX:
+    if length <= _MIN_NAME_MAX:
         return
     limit = _name_max(directory)
     if length > limit:

@@ -138,11 +138,11 @@ def update_text(
 def _reject_options(
     function: str, options: dict[str, Any], names: tuple[str, ...], reason: str
 ) -> None:
-    given = [name for name in names if name in options]
-    if given:
+    rejected = [name for name in names if name in options]
+    if rejected:
         raise TypeError(
-            f"{function}() takes no {' or '.join(given)} option: {reason};"
-            f" drop {', '.join(f'{name}=' for name in given)}"
+            f"{function}() takes no {' or '.join(rejected)} option: {reason};"
+            f" drop {', '.join(f'{name}=' for name in rejected)}"
         )
 
 

@@ -219,10 +219,8 @@ class DirectorySync(CommitHook):
         This is the work of :meth:`after_replace`, for callers without a
         :class:`CommitContext`.
         """
-        if directory.fd is None:  # pragma: no cover - Windows
-            return
         try:
-            full_fsync(directory.fd)
+            directory.fsync()
         except OSError as error:
             if error.errno != errno.EINVAL:
                 raise
@@ -276,7 +274,7 @@ class Validate(CommitHook):
             raise
         except Exception as error:
             if callable(self.validator):
-                # A validator of the caller's rejects content by raising.
+                # A caller's validator raises to reject the content.
                 reason = (
                     f"{self._description} rejected the new content of {path!r}"
                     f" with {type(error).__name__}: {error}"
