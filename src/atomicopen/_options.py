@@ -7,7 +7,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ._modes import Mode, parse_mode
-from .hooks import STAGES, Backups, CommitHook, DirectorySync, FileSync, Validate
+from .hooks import (
+    ON_UNSUPPORTED_CHOICES,
+    STAGES,
+    Backups,
+    CommitHook,
+    DirectorySync,
+    FileSync,
+    Validate,
+)
 
 DURABILITY_LEVELS = ("full", "file", "none")
 _NEWLINES = (None, "", "\n", "\r", "\r\n")
@@ -178,7 +186,7 @@ def _check_permissions(permissions: int | None) -> None:
 def _durability_hooks(
     durability: str, on_dir_sync_unsupported: str
 ) -> tuple[CommitHook, ...]:
-    if on_dir_sync_unsupported not in {"raise", "warn"}:
+    if on_dir_sync_unsupported not in ON_UNSUPPORTED_CHOICES:
         raise ValueError(
             f"invalid on_dir_sync_unsupported {on_dir_sync_unsupported!r}: use"
             " 'raise' or 'warn'"

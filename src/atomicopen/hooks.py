@@ -64,6 +64,9 @@ logger = logging.getLogger(__name__)
 
 STAGES = ("validate", "before_replace", "after_replace")
 
+# What DirectorySync does when the file system rejects a directory fsync.
+ON_UNSUPPORTED_CHOICES = frozenset({"raise", "warn"})
+
 
 @dataclass(frozen=True, init=False)
 class CommitContext:
@@ -202,7 +205,7 @@ class DirectorySync(CommitHook):
     """
 
     def __init__(self, on_unsupported: str = "raise") -> None:
-        if on_unsupported not in {"raise", "warn"}:
+        if on_unsupported not in ON_UNSUPPORTED_CHOICES:
             raise ValueError(
                 f"invalid on_unsupported value {on_unsupported!r}: use 'raise' or"
                 " 'warn'"
